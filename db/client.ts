@@ -1,0 +1,151 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { type SQL, sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema';
+
+export type Schema = typeof schema;
+export type Orm = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
+/** Either the whole database or an open transaction: queries accept both. */
+export type Executor = Orm | Tx;
+
+/** One database handle for both backends: the drizzle instance plus LISTEN/NOTIFY. */
+export type Database = {
+  orm: Orm;
+  kind: 'pglite' | 'postgres';
+  /** Subscribe to a NOTIFY channel; resolves to an unsubscribe function. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+};
+
+export const migrationsFolder = resolve(import.meta.dirname, 'migrations');
+
+/** Rows of a raw `execute`, whichever driver ran it. */
+export async function query<T = Record<string, unknown>>(db: Executor, statement: SQL): Promise<T[]> {
+  const result = (await db.execute(statement)) as unknown as { rows?: T[] } | T[];
+  return Array.isArray(result) ? result : (result.rows ?? []);
+}
+
+export type OpenOptions = {
+  /** postgres:// URL; when absent, the embedded PGlite database in `dataDir` is used. */
+  url?: string;
+  dataDir?: string;
+  /** Run committed migrations before returning (default true). */
+  migrate?: boolean;
+  /** Connection pool size for PostgreSQL. */
+  max?: number;
+};
+
+export class DataDirLockedError extends Error {
+  constructor(dir: string, pid: number) {
+    super(
+      `the embedded database in ${dir} is in use by process ${pid}; stop that process, or set DATABASE_URL to share a PostgreSQL database between processes`,
+    );
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** PGlite is one process only: claim the data directory with a pid file, like postmaster.pid. */
+function lockDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const lockFile = join(dir, 'airlock.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(lockFile, 'utf8') === String(process.pid)) rmSync(lockFile);
+        } catch {}
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lockFile, 'utf8'));
+      if (holder && holder !== process.pid && isAlive(holder)) throw new DataDirLockedError(dir, holder);
+      rmSync(lockFile, { force: true }); // stale: its process is gone
+    }
+  }
+  throw new Error(`could not lock ${dir}`);
+}
+
+/** Open the configured database (PostgreSQL when `url` is set, PGlite otherwise) and migrate it. */
+export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
+  const database = options.url ? await openPostgres(options.url, options.max) : await openPglite(options.dataDir);
+  if (options.migrate !== false) await migrateDatabase(database, options.url);
+  return database;
+}
+
+async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'): Promise<Database> {
+  const dir = resolve(dataDir);
+  const unlock = dataDir === 'memory://' ? () => {} : lockDataDir(dir);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dataDir === 'memory://' ? undefined : join(dir, 'pgdata'));
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const orm = drizzlePglite({ client, schema }) as unknown as Orm;
+  return {
+    orm,
+    kind: 'pglite',
+    async listen(channel, onPayload) {
+      const unsubscribe = await client.listen(channel, onPayload);
+      return async () => unsubscribe();
+    },
+    async close() {
+      await client.close();
+      unlock();
+    },
+  };
+}
+
+async function openPostgres(url: string, max = 10): Promise<Database> {
+  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'airlock' } });
+  const orm = drizzlePostgres({ client, schema }) as unknown as Orm;
+  return {
+    orm,
+    kind: 'postgres',
+    async listen(channel, onPayload) {
+      const { unlisten } = await client.listen(channel, onPayload);
+      return unlisten;
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}
+
+const MIGRATION_LOCK = 0x6169726c; // "airl"
+
+/** Apply committed migrations; on PostgreSQL under an advisory lock so several instances can start at once. */
+export async function migrateDatabase(database: Database, url?: string): Promise<void> {
+  if (database.kind === 'pglite' || !url) {
+    await migratePglite(database.orm as never, { migrationsFolder });
+    return;
+  }
+  const client = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    await migratePostgres(drizzlePostgres({ client }), { migrationsFolder });
+    await client`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+  } finally {
+    await client.end({ timeout: 5 });
+  }
+}
+
+export { sql };
