@@ -1,0 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { type Config, type ConfigInput, type UpstreamConfig, ZConfig } from './schema';
+
+export class ConfigError extends Error {}
+
+/** The built-in demo upstream: an MCP server of this project over stdio, so the demo works offline. */
+export function demoUpstream(): UpstreamConfig {
+  return {
+    transport: 'stdio',
+    command: process.execPath,
+    args: ['--import', 'tsx', resolve(import.meta.dirname, '../demo/server.ts')],
+    env: {},
+  };
+}
+
+/** Validate a config object; adds the demo upstream unless disabled or overridden. */
+export function parseConfig(input: ConfigInput | unknown, source = 'config'): Config {
+  const result = ZConfig.safeParse(input ?? {});
+  if (!result.success) throw new ConfigError(`${source} is invalid:\n${z.prettifyError(result.error)}`);
+  const config = result.data;
+  if (config.demo && !config.upstreams.demo) config.upstreams = { demo: demoUpstream(), ...config.upstreams };
+  return config;
+}
+
+/** Read `AIRLOCK_CONFIG` (YAML or JSON); no file means the demo alone with default policy. */
+export function loadConfig(path = process.env.AIRLOCK_CONFIG): Config {
+  if (!path) return parseConfig({});
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}: ${(error as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`cannot parse config ${path}: ${(error as Error).message}`);
+  }
+  return parseConfig(data, path);
+}

@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { ZRule } from '../policy/types';
+
+export const ZUpstreamName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'upstream names are 1-63 letters, digits, "-" or "_"');
+
+export const ZStdioUpstream = z
+  .object({
+    transport: z.literal('stdio'),
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+  })
+  .strict();
+
+export const ZHttpUpstream = z
+  .object({
+    transport: z.literal('http'),
+    url: z.url({ protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export const ZUpstream = z.discriminatedUnion('transport', [ZStdioUpstream, ZHttpUpstream]);
+export type UpstreamConfig = z.infer<typeof ZUpstream>;
+
+export const ZConfig = z
+  .object({
+    /** Public base URL of the console, used in messages that tell agents where a call awaits review. */
+    publicUrl: z.url().optional(),
+    upstreams: z.record(ZUpstreamName, ZUpstream).default({}),
+    rules: z.array(ZRule).default([]),
+    /** Serve the built-in `demo` upstream (default true). */
+    demo: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const ids = new Set<string>();
+    for (const [index, rule] of config.rules.entries()) {
+      if (ids.has(rule.id)) ctx.addIssue({ code: 'custom', path: ['rules', index, 'id'], message: `duplicate rule id "${rule.id}"` });
+      ids.add(rule.id);
+    }
+  });
+
+export type Config = z.infer<typeof ZConfig>;
+export type ConfigInput = z.input<typeof ZConfig>;

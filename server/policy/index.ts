@@ -1,0 +1,2 @@
+export { evaluate } from './evaluate';
+export { type Rule, type RuleInput, type ToolFacts, type Verdict, ZRule } from './types';

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+import { roles } from '../../db/schema';
+
+export const ZAnnotationMatch = z
+  .object({
+    readOnlyHint: z.boolean().optional(),
+    destructiveHint: z.boolean().optional(),
+    idempotentHint: z.boolean().optional(),
+    openWorldHint: z.boolean().optional(),
+  })
+  .strict();
+
+export const ZRule = z
+  .object({
+    /** Stable name of the rule, quoted in audit events and shown to reviewers. */
+    id: z.string().min(1).max(100),
+    /** Glob over upstream names (default: every upstream). */
+    upstream: z.string().min(1).default('*'),
+    /** Glob over tool names (default: every tool). */
+    tool: z.string().min(1).default('*'),
+    /** Every listed annotation must equal the tool's (a missing annotation never matches). */
+    annotations: ZAnnotationMatch.optional(),
+    action: z.enum(['allow', 'deny', 'require_approval']),
+    /** Why the rule exists; shown to reviewers and, for deny, to the agent. */
+    reason: z.string().max(500).optional(),
+    /** Roles that may approve (admins always may). */
+    approvers: z.array(z.enum(roles)).min(1).default(['approver']),
+    /** How many distinct people must approve. */
+    quorum: z.number().int().min(1).max(10).default(1),
+    /** Maximum wait before the held call is denied as expired. */
+    timeoutSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(600),
+  })
+  .strict();
+
+export type Rule = z.infer<typeof ZRule>;
+export type RuleInput = z.input<typeof ZRule>;
+
+/** What policy sees of a tool: its name and the (untrusted) annotations its server declares. */
+export type ToolFacts = {
+  name: string;
+  annotations?: {
+    readOnlyHint?: boolean;
+    destructiveHint?: boolean;
+    idempotentHint?: boolean;
+    openWorldHint?: boolean;
+  } | null;
+};
+
+export type Verdict = {
+  action: Rule['action'];
+  /** The matched rule's id, or `default:read-only` / `default:approval` when none matched. */
+  ruleId: string;
+  reason: string;
+  approvers: Rule['approvers'];
+  quorum: number;
+  timeoutSeconds: number;
+};
