@@ -1,0 +1,150 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { Database, Executor } from '../../db/client';
+import { approvalRequests, users } from '../../db/schema';
+import { appendAudit, type AuditActor } from '../audit/append';
+import { digest } from '../lib/digest';
+import { AirlockError } from '../lib/errors';
+import type { Verdict } from '../policy/types';
+import { APPROVALS_CHANNEL, type ApprovalRequest, type Outcome } from './types';
+
+export async function notifyChange(tx: Executor, id: string, status: string): Promise<void> {
+  await tx.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status })})`);
+}
+
+export type CreateRequestOptions = {
+  agentId: string;
+  sessionId: string;
+  rpcId: string | number;
+  upstream: string;
+  tool: string;
+  arguments: unknown;
+  toolDefinition: unknown;
+  verdict: Verdict;
+  holder: string;
+};
+
+/** Persist a held call as a pending approval request, audited in the same transaction. */
+export async function createRequest(database: Database, options: CreateRequestOptions): Promise<ApprovalRequest> {
+  const now = new Date();
+  const row = {
+    id: randomUUID(),
+    status: 'pending' as const,
+    agentId: options.agentId,
+    sessionId: options.sessionId,
+    rpcId: String(options.rpcId),
+    upstream: options.upstream,
+    tool: options.tool,
+    arguments: options.arguments ?? {},
+    argumentsDigest: digest(options.arguments ?? {}),
+    toolDefinition: options.toolDefinition,
+    toolDefinitionHash: digest(options.toolDefinition),
+    rule: { id: options.verdict.ruleId, reason: options.verdict.reason, timeoutSeconds: options.verdict.timeoutSeconds },
+    approverRoles: [...options.verdict.approvers],
+    requiredApprovals: options.verdict.quorum,
+    createdAt: now,
+    expiresAt: new Date(now.getTime() + options.verdict.timeoutSeconds * 1000),
+    holder: options.holder,
+  };
+  return database.orm.transaction(async (tx) => {
+    const [created] = await tx.insert(approvalRequests).values(row).returning();
+    await appendAudit(tx, {
+      type: 'approval.requested',
+      actor: { type: 'agent', id: options.agentId },
+      requestId: row.id,
+      payload: {
+        sessionId: row.sessionId,
+        upstream: row.upstream,
+        tool: row.tool,
+        argumentsDigest: row.argumentsDigest,
+        toolDefinitionHash: row.toolDefinitionHash,
+        rule: row.rule,
+        quorum: row.requiredApprovals,
+        expiresAt: row.expiresAt.toISOString(),
+      },
+    });
+    await notifyChange(tx, row.id, 'pending');
+    return created;
+  });
+}
+
+/**
+ * Move a pending request to a terminal status nobody decided (expired, cancelled). A
+ * conditional update: if someone decided first, nothing changes and false is returned.
+ */
+export async function closeRequest(
+  database: Database,
+  { id, status, reason, actor }: { id: string; status: 'expired' | 'cancelled'; reason: string; actor: AuditActor },
+): Promise<boolean> {
+  return database.orm.transaction(async (tx) => {
+    const updated = await tx
+      .update(approvalRequests)
+      .set({ status, reason, decidedAt: new Date() })
+      .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'pending')))
+      .returning({ id: approvalRequests.id });
+    if (updated.length === 0) return false;
+    await appendAudit(tx, { type: `approval.${status}`, actor, requestId: id, payload: { reason } });
+    await notifyChange(tx, id, status);
+    return true;
+  });
+}
+
+/** Expire every pending request past its deadline (any process may sweep; the update is conditional). */
+export async function expireOverdue(database: Database): Promise<string[]> {
+  const overdue = await database.orm
+    .select({ id: approvalRequests.id })
+    .from(approvalRequests)
+    .where(and(eq(approvalRequests.status, 'pending'), lt(approvalRequests.expiresAt, new Date())))
+    .limit(500);
+  const expired: string[] = [];
+  for (const { id } of overdue) {
+    if (await closeRequest(database, { id, status: 'expired', reason: 'no decision before the deadline', actor: { type: 'system' } }))
+      expired.push(id);
+  }
+  return expired;
+}
+
+/**
+ * invariant 3: claim the right to execute an approved request, at most once. Returns false
+ * when it is not approved or was already executed; the audit row commits with the claim.
+ */
+export async function claimExecution(
+  database: Database,
+  { id, argumentsDigest, agentId }: { id: string; argumentsDigest: string; agentId: string },
+): Promise<boolean> {
+  return database.orm.transaction(async (tx) => {
+    const claimed = await tx
+      .update(approvalRequests)
+      .set({ executedAt: new Date() })
+      .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'approved'), isNull(approvalRequests.executedAt)))
+      .returning({ id: approvalRequests.id });
+    if (claimed.length === 0) return false;
+    await appendAudit(tx, { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { argumentsDigest } });
+    return true;
+  });
+}
+
+/** Terminal outcomes of the given requests (pending ones are omitted). */
+export async function loadOutcomes(db: Executor, ids: string[]): Promise<Outcome[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select({
+      id: approvalRequests.id,
+      status: approvalRequests.status,
+      reason: approvalRequests.reason,
+      decidedBy: approvalRequests.decidedBy,
+      decidedByEmail: users.email,
+      approvedArguments: approvalRequests.approvedArguments,
+      approvedArgumentsDigest: approvalRequests.approvedArgumentsDigest,
+      argumentsDigest: approvalRequests.argumentsDigest,
+    })
+    .from(approvalRequests)
+    .leftJoin(users, eq(users.id, approvalRequests.decidedBy))
+    .where(and(inArray(approvalRequests.id, ids), sql`${approvalRequests.status} <> 'pending'`));
+}
+
+export async function getRequest(db: Executor, id: string): Promise<ApprovalRequest> {
+  const [row] = await db.select().from(approvalRequests).where(eq(approvalRequests.id, id));
+  if (!row) throw new AirlockError('not_found', `approval request ${id} not found`);
+  return row;
+}

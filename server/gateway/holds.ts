@@ -1,0 +1,94 @@
+import type { Database } from '../../db/client';
+import { closeRequest, loadOutcomes } from '../approvals/lifecycle';
+import { APPROVALS_CHANNEL, type Outcome } from '../approvals/types';
+
+type Waiter = { resolve: (outcome: Outcome) => void; timer: NodeJS.Timeout };
+
+export type HoldRegistryOptions = {
+  /** Backstop re-check of every held request, for a lost NOTIFY (ms). */
+  recheckMs?: number;
+};
+
+/**
+ * Where held calls wait for their outcome. A decision from any process arrives as a
+ * NOTIFY (invariant 6: only a hint, the outcome is read from the database); a periodic
+ * re-check covers a lost notification; the holder expires its own requests on time.
+ */
+export class HoldRegistry {
+  private readonly waiters = new Map<string, Waiter>();
+  private unlisten?: () => Promise<void>;
+  private recheckTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly database: Database,
+    private readonly options: HoldRegistryOptions = {},
+  ) {}
+
+  async start(): Promise<void> {
+    this.unlisten = await this.database.listen(APPROVALS_CHANNEL, (payload) => {
+      try {
+        const { id, status } = JSON.parse(payload) as { id: string; status: string };
+        if (status !== 'pending' && this.waiters.has(id)) void this.check([id]);
+      } catch {}
+    });
+    this.recheckTimer = setInterval(() => void this.check([...this.waiters.keys()]), this.options.recheckMs ?? 2000);
+    this.recheckTimer.unref();
+  }
+
+  get size(): number {
+    return this.waiters.size;
+  }
+
+  /** Wait for a request's terminal outcome; at `expiresAt` the request is expired (fail closed). */
+  wait(id: string, expiresAt: Date): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      const delay = Math.max(0, expiresAt.getTime() - Date.now());
+      const timer = setTimeout(() => void this.expire(id), Math.min(delay, 2 ** 31 - 1));
+      this.waiters.set(id, { resolve, timer });
+    });
+  }
+
+  /** Stop waiting without an outcome (the caller cancels the request itself). */
+  forget(id: string): void {
+    const waiter = this.waiters.get(id);
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    this.waiters.delete(id);
+  }
+
+  private async expire(id: string): Promise<void> {
+    try {
+      await closeRequest(this.database, { id, status: 'expired', reason: 'no decision before the deadline', actor: { type: 'system' } });
+    } catch {
+      // database unreachable: the re-check retries; the call stays held, never executed
+      const waiter = this.waiters.get(id);
+      if (waiter) waiter.timer = setTimeout(() => void this.expire(id), 1000);
+      return;
+    }
+    await this.check([id]);
+  }
+
+  /** Read outcomes from the database and release the waiters whose request is settled. */
+  async check(ids: string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) {
+      let outcomes: Outcome[];
+      try {
+        outcomes = await loadOutcomes(this.database.orm, ids.slice(i, i + 500));
+      } catch {
+        return; // the next re-check tries again
+      }
+      for (const outcome of outcomes) {
+        const waiter = this.waiters.get(outcome.id);
+        if (!waiter) continue;
+        this.forget(outcome.id);
+        waiter.resolve(outcome);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.recheckTimer);
+    await this.unlisten?.();
+    for (const id of [...this.waiters.keys()]) this.forget(id);
+  }
+}
