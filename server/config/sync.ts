@@ -1,0 +1,57 @@
+import { desc, eq } from 'drizzle-orm';
+import type { Database } from '../../db/client';
+import { auditEvents, upstreams } from '../../db/schema';
+import { appendAudit } from '../audit/append';
+import { digest } from '../lib/digest';
+import type { Rule } from '../policy/types';
+import type { UpstreamConfig } from './schema';
+
+/** Env and header values often hold credentials: the database keeps their names only. */
+export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
+  const mask = (values: Record<string, string>) => Object.fromEntries(Object.keys(values).map((key) => [key, '***']));
+  return config.transport === 'stdio' ? { ...config, env: mask(config.env) } : { ...config, headers: mask(config.headers) };
+}
+
+/**
+ * Store the configured upstreams in the database, auditing every addition, change and
+ * removal (invariant 5). The hash covers the full declaration, secrets included, so a
+ * changed credential is recorded as a change without being stored.
+ */
+export async function syncUpstreams(database: Database, declared: Readonly<Record<string, UpstreamConfig>>): Promise<void> {
+  await database.orm.transaction(async (tx) => {
+    const stored = new Map((await tx.select().from(upstreams)).map((row) => [row.name, row]));
+    for (const [name, config] of Object.entries(declared)) {
+      const configHash = digest(config);
+      const existing = stored.get(name);
+      stored.delete(name);
+      if (existing?.configHash === configHash) continue;
+      const values = { config: redactUpstream(config), configHash, updatedAt: new Date() };
+      if (existing) await tx.update(upstreams).set(values).where(eq(upstreams.name, name));
+      else await tx.insert(upstreams).values({ name, ...values });
+      await appendAudit(tx, {
+        type: existing ? 'upstream.updated' : 'upstream.created',
+        actor: { type: 'system', id: 'config' },
+        payload: { name, config: values.config, configHash, previousHash: existing?.configHash ?? null },
+      });
+    }
+    for (const name of stored.keys()) {
+      await tx.delete(upstreams).where(eq(upstreams.name, name));
+      await appendAudit(tx, { type: 'upstream.removed', actor: { type: 'system', id: 'config' }, payload: { name } });
+    }
+  });
+}
+
+/** Audit the policy in force when it differs from the last one recorded ("change of policy"). */
+export async function syncPolicy(database: Database, rules: readonly Rule[]): Promise<void> {
+  const hash = digest(rules);
+  await database.orm.transaction(async (tx) => {
+    const [last] = await tx
+      .select({ payload: auditEvents.payload })
+      .from(auditEvents)
+      .where(eq(auditEvents.type, 'policy.changed'))
+      .orderBy(desc(auditEvents.seq))
+      .limit(1);
+    if ((last?.payload as { hash?: string } | undefined)?.hash === hash) return;
+    await appendAudit(tx, { type: 'policy.changed', actor: { type: 'system', id: 'config' }, payload: { hash, rules } });
+  });
+}

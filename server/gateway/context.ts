@@ -1,0 +1,24 @@
+import type { Database } from '../../db/client';
+import type { AuditWriter } from '../audit/writer';
+import type { UpstreamConfig } from '../config/schema';
+import type { Rule } from '../policy/types';
+import type { HoldRegistry } from './holds';
+
+/** What every gateway session shares within one process. */
+export type GatewayContext = {
+  database: Database;
+  audit: AuditWriter;
+  holds: HoldRegistry;
+  /** Current policy rules (ordered, first match wins); read at each call so a reload applies at once. */
+  rules: () => readonly Rule[];
+  upstreams: () => Readonly<Record<string, UpstreamConfig>>;
+  /** Base URL of the console, quoted to agents so a person knows where to review. */
+  publicUrl: string;
+  /** Identifies this process among instances sharing one PostgreSQL. */
+  instanceId: string;
+  /** Interval of `notifications/progress` while a call is held (ms). */
+  progressIntervalMs: number;
+};
+
+/** The authenticated MCP client of a session. */
+export type AgentIdentity = { id: string; name: string; ownerId: string };

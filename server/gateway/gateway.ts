@@ -1,0 +1,255 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { eq } from 'drizzle-orm';
+import type { Database } from '../../db/client';
+import { approvalRequests } from '../../db/schema';
+import { closeRequest, expireOverdue } from '../approvals/lifecycle';
+import { AuditWriter } from '../audit/writer';
+import { authenticateAgent } from '../auth/agents';
+import type { UpstreamConfig } from '../config/schema';
+import { isAirlockError } from '../lib/errors';
+import { log } from '../lib/log';
+import type { Rule } from '../policy/types';
+import type { GatewayContext } from './context';
+import { HoldRegistry } from './holds';
+import { ErrorCode } from './messages';
+import { GatewaySession } from './session';
+
+export type GatewayOptions = {
+  database: Database;
+  rules: () => readonly Rule[];
+  upstreams: () => Readonly<Record<string, UpstreamConfig>>;
+  publicUrl: string;
+  instanceId: string;
+  /** Largest request body accepted on /mcp (bytes, default 1 MiB). */
+  maxBodyBytes?: number;
+  /** Extra Host names accepted besides loopback and the public URL's (DNS rebinding protection). */
+  allowedHosts?: string[];
+  /** Close sessions idle this long with nothing in flight (ms, default 30 min). */
+  sessionIdleMs?: number;
+  /** Most concurrent sessions per process (each may run an upstream process). */
+  maxSessions?: number;
+  progressIntervalMs?: number;
+  recheckMs?: number;
+};
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * The MCP gateway: serves each configured upstream at `/mcp/<upstream>` over Streamable
+ * HTTP, authenticates agents, and runs one GatewaySession per MCP session.
+ */
+export class Gateway {
+  readonly context: GatewayContext;
+  private readonly sessions = new Map<string, GatewaySession>();
+  private readonly options: Required<Omit<GatewayOptions, 'allowedHosts'>> & { allowedHosts: Set<string> };
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(options: GatewayOptions) {
+    const publicHost = new URL(options.publicUrl).host.toLowerCase();
+    this.options = {
+      maxBodyBytes: 1024 * 1024,
+      sessionIdleMs: 30 * 60_000,
+      maxSessions: 500,
+      progressIntervalMs: 10_000,
+      recheckMs: 2_000,
+      ...options,
+      allowedHosts: new Set([publicHost, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())]),
+    };
+    this.context = {
+      database: options.database,
+      audit: new AuditWriter(options.database),
+      holds: new HoldRegistry(options.database, { recheckMs: this.options.recheckMs }),
+      rules: options.rules,
+      upstreams: options.upstreams,
+      publicUrl: options.publicUrl.replace(/\/$/, ''),
+      instanceId: options.instanceId,
+      progressIntervalMs: this.options.progressIntervalMs,
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.context.holds.start();
+    if (this.context.database.kind === 'pglite') await this.cancelOrphans();
+    this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
+    this.sweepTimer.unref();
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * PGlite serves one process, so a request still pending at start was held by a process
+   * that is gone: its agent's connection is lost and it must never run.
+   */
+  private async cancelOrphans(): Promise<void> {
+    const orphans = await this.context.database.orm
+      .select({ id: approvalRequests.id })
+      .from(approvalRequests)
+      .where(eq(approvalRequests.status, 'pending'));
+    for (const { id } of orphans) {
+      await closeRequest(this.context.database, { id, status: 'cancelled', reason: 'Airlock restarted while the call was held', actor: { type: 'system' } });
+    }
+  }
+
+  private async sweep(): Promise<void> {
+    const now = Date.now();
+    for (const session of this.sessions.values()) {
+      if (!session.busy && now - session.lastActivity > this.options.sessionIdleMs) void session.close('idle');
+    }
+    // requests held by a process that died are expired by whoever sweeps first
+    await expireOverdue(this.context.database).catch((error) => log.warn('gateway: expiry sweep failed', { error: String(error) }));
+  }
+
+  /** Handle a request under /mcp/. */
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await this.route(req, res);
+    } catch (error) {
+      log.error('gateway: request failed', { error: String(error) });
+      if (!res.headersSent) sendJsonRpcError(res, 500, ErrorCode.InternalError, 'internal error');
+      else res.end();
+    }
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const match = /^\/mcp\/([^/]+)\/?$/.exec(url.pathname);
+    if (!match) return sendJsonRpcError(res, 404, -32001, 'not found: MCP endpoints are /mcp/<upstream>');
+
+    // DNS rebinding: a browser page must not reach the gateway through a hostile name
+    const rebinding = this.checkHostAndOrigin(req);
+    if (rebinding) return sendJsonRpcError(res, 403, -32000, rebinding);
+
+    const upstreamName = decodeURIComponent(match[1]);
+    const upstreamConfig = this.context.upstreams()[upstreamName];
+    if (!upstreamConfig) return sendJsonRpcError(res, 404, -32001, `unknown upstream "${upstreamName}"`);
+
+    // authenticate before anything reaches the upstream
+    const token = bearer(req.headers.authorization);
+    let agent: Awaited<ReturnType<typeof authenticateAgent>>;
+    try {
+      agent = await authenticateAgent(this.context.database, { token, upstream: upstreamName });
+    } catch (error) {
+      if (isAirlockError(error) && (error.code === 'unauthorized' || error.code === 'forbidden')) {
+        if (error.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
+        return sendJsonRpcError(res, error.status, -32001, error.message);
+      }
+      log.error('gateway: agent authentication failed', { error: String(error) });
+      return sendJsonRpcError(res, 503, -32000, 'Airlock cannot authenticate agents right now (database unavailable)');
+    }
+
+    let body: unknown;
+    if (req.method === 'POST') {
+      const read = await readBody(req, this.options.maxBodyBytes);
+      if (read.tooLarge) return sendJsonRpcError(res, 413, -32600, `request body exceeds ${this.options.maxBodyBytes} bytes`);
+      try {
+        body = JSON.parse(read.text);
+      } catch {
+        return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
+      }
+    }
+
+    const sessionId = req.headers['mcp-session-id'];
+    if (typeof sessionId === 'string') {
+      const session = this.sessions.get(sessionId);
+      // another agent's session id, or another upstream's, is as good as unknown
+      if (!session || session.agent.id !== agent.id || session.upstreamName !== upstreamName) {
+        return sendJsonRpcError(res, 404, -32001, 'Session not found');
+      }
+      session.lastActivity = Date.now();
+      return session.downstream.handleRequest(req, res, body);
+    }
+
+    if (req.method !== 'POST' || !isInitialize(body)) {
+      return sendJsonRpcError(res, 400, -32000, 'Bad Request: no Mcp-Session-Id header; start with an initialize request');
+    }
+    if (this.sessions.size >= this.options.maxSessions) {
+      return sendJsonRpcError(res, 503, -32000, 'too many MCP sessions on this Airlock instance; try again later');
+    }
+    const session = new GatewaySession({
+      context: this.context,
+      agent: { id: agent.id, name: agent.name, ownerId: agent.ownerId },
+      upstreamName,
+      upstreamConfig,
+      // registered as soon as the id exists: the client may use it before this response ends
+      onInitialized: (id, opened) => this.sessions.set(id, opened),
+      onClosed: (closed) => {
+        if (closed.sessionId) this.sessions.delete(closed.sessionId);
+      },
+    });
+    await session.downstream.handleRequest(req, res, body);
+    if (!session.sessionId) void session.close('initialization failed');
+  }
+
+  private checkHostAndOrigin(req: IncomingMessage): string | null {
+    const host = (req.headers.host ?? '').toLowerCase();
+    if (!this.hostAllowed(host)) return `Host "${host}" is not allowed (set AIRLOCK_ALLOWED_HOSTS or AIRLOCK_PUBLIC_URL)`;
+    const origin = req.headers.origin;
+    if (origin === undefined || origin === 'null') return origin === 'null' ? 'Origin "null" is not allowed' : null;
+    let originHost: string;
+    try {
+      originHost = new URL(origin).host.toLowerCase();
+    } catch {
+      return `Origin "${origin}" is not a URL`;
+    }
+    return this.hostAllowed(originHost) ? null : `Origin "${origin}" is not allowed`;
+  }
+
+  private hostAllowed(host: string): boolean {
+    if (this.options.allowedHosts.has(host)) return true;
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    return LOOPBACK.has(name) || this.options.allowedHosts.has(name);
+  }
+
+  /** Close every session (held calls are cancelled) and stop background work. */
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await Promise.allSettled([...this.sessions.values()].map((session) => session.close('Airlock is shutting down')));
+    await this.context.holds.close();
+    await this.context.audit.close();
+  }
+}
+
+function bearer(header: string | undefined): string | undefined {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return match?.[1];
+}
+
+function isInitialize(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
+}
+
+function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  if (res.headersSent) return void res.end();
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Read a request body up to a limit; beyond it, stop reading and report. */
+function readBody(req: IncomingMessage, limit: number): Promise<{ text: string; tooLarge: boolean }> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      return resolve({ text: '', tooLarge: true });
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return;
+      size += chunk.length;
+      if (size > limit) {
+        tooLarge = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve({ text: tooLarge ? '' : Buffer.concat(chunks).toString('utf8'), tooLarge }));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,144 @@
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { claimExecution, closeRequest, createRequest } from '../approvals/lifecycle';
+import type { ApprovalRequest, Outcome } from '../approvals/types';
+import { digest } from '../lib/digest';
+import { log } from '../lib/log';
+import type { Verdict } from '../policy/types';
+import { type JSONRPCRequest, progressToken, refusal } from './messages';
+import type { GatewaySession } from './session';
+
+/**
+ * Hold a tools/call until a person decides (see ARCHITECTURE "Holding a call"): persist a
+ * pending approval request first, keep the client's timeout alive with progress, then
+ * forward exactly what was approved, or answer with the refusal. Fail closed throughout.
+ */
+export async function holdCall(session: GatewaySession, request: JSONRPCRequest, tool: Tool, verdict: Verdict): Promise<void> {
+  const { context } = session;
+  const args = (request.params as { arguments?: unknown }).arguments ?? {};
+  let approval: ApprovalRequest;
+  try {
+    approval = await createRequest(context.database, {
+      agentId: session.agent.id,
+      sessionId: session.sessionId ?? '',
+      rpcId: request.id,
+      upstream: session.upstreamName,
+      tool: tool.name,
+      arguments: args,
+      toolDefinition: tool,
+      verdict,
+      holder: context.instanceId,
+    });
+  } catch (error) {
+    log.error('gateway: cannot record an approval request; call refused', { error: String(error) });
+    return session.reply(refusal(request.id, 'Airlock could not record an approval request for this call, so it was not executed. Try again later.'));
+  }
+
+  const reviewUrl = `${context.publicUrl}/approvals/${approval.id}`;
+  const minutes = Math.max(1, Math.round(verdict.timeoutSeconds / 60));
+  const waiting = `The call to ${tool.name} awaits human approval in Airlock (up to ${minutes} min): ${reviewUrl}`;
+
+  let cancelReason = '';
+  let cancel!: (reason: string) => void;
+  const cancelled = new Promise<'cancelled'>((resolve) => {
+    cancel = (reason) => {
+      cancelReason = reason;
+      resolve('cancelled');
+    };
+  });
+  const untrack = session.trackHold(request.id, cancel);
+
+  // MCP clients time out (60 s in the TypeScript SDK) unless progress resets the clock
+  const token = progressToken(request);
+  let progress = 0;
+  const sendProgress = () =>
+    void session.toDownstream(
+      { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token as string | number, progress: ++progress, message: waiting } },
+      request.id,
+    );
+  const timer = token === undefined ? undefined : setInterval(sendProgress, context.progressIntervalMs);
+  if (token !== undefined) sendProgress();
+  if (session.serverCapabilities.logging) {
+    void session.toDownstream(
+      { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'notice', logger: 'airlock', data: waiting } },
+      request.id,
+    );
+  }
+
+  let outcome: Outcome | 'cancelled';
+  try {
+    outcome = await Promise.race([context.holds.wait(approval.id, approval.expiresAt), cancelled]);
+  } finally {
+    clearInterval(timer);
+    untrack();
+  }
+
+  if (outcome === 'cancelled') {
+    context.holds.forget(approval.id);
+    // the request is not held any more, so even if this update fails it can never run
+    await closeRequest(context.database, {
+      id: approval.id,
+      status: 'cancelled',
+      reason: cancelReason,
+      actor: { type: 'agent', id: session.agent.id },
+    }).catch((error) => log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) }));
+    return; // MCP: a cancelled request gets no response
+  }
+
+  const meta = { status: outcome.status, approvalRequestId: approval.id };
+  switch (outcome.status) {
+    case 'approved':
+      return executeApproved(session, request, approval, outcome);
+    case 'denied': {
+      const who = outcome.decidedByEmail ? ` (${outcome.decidedByEmail})` : '';
+      const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
+      return session.reply(refusal(request.id, `A reviewer denied this call${who}${why}. It was not executed; do not retry it unchanged.`, { ...meta, reason: outcome.reason }));
+    }
+    case 'expired':
+      return session.reply(refusal(request.id, `No reviewer decided within ${minutes} min, so the call expired and was not executed.`, meta));
+    default:
+      return session.reply(refusal(request.id, `The approval request was ${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}. The call was not executed.`, meta));
+  }
+}
+
+/** invariant 2 and 3: forward exactly the approved call, once, and only if nothing drifted. */
+async function executeApproved(session: GatewaySession, request: JSONRPCRequest, approval: ApprovalRequest, outcome: Outcome): Promise<void> {
+  const { context } = session;
+  const refuse = async (reason: string, type: string) => {
+    await context.audit
+      .record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { reason } })
+      .catch((error) => log.error('gateway: audit failed', { error: String(error) }));
+    return session.reply(refusal(request.id, `${reason} The call was not executed.`, { status: 'refused', approvalRequestId: approval.id }));
+  };
+
+  const original = (request.params as { arguments?: unknown }).arguments ?? {};
+  const approvedArguments = outcome.approvedArguments ?? original;
+  if (digest(original) !== approval.argumentsDigest) return refuse('The held arguments no longer match the approval request.', 'tool.binding_refused');
+  if (!outcome.approvedArgumentsDigest || digest(approvedArguments) !== outcome.approvedArgumentsDigest) {
+    return refuse('The approved arguments do not match their recorded digest.', 'tool.binding_refused');
+  }
+  const edited = outcome.approvedArgumentsDigest !== approval.argumentsDigest;
+
+  // the tool's definition must still be the one the reviewer saw
+  let current: Tool | undefined;
+  try {
+    await session.tools.refresh();
+    current = await session.tools.find(approval.tool);
+  } catch (error) {
+    return refuse(`Airlock could not re-read the tool list (${(error as Error).message}).`, 'tool.binding_refused');
+  }
+  if (!current || digest(current) !== approval.toolDefinitionHash) {
+    return refuse(`The definition of tool ${approval.tool} changed while the call awaited approval.`, 'tool.drift_refused');
+  }
+
+  let claimed: boolean;
+  try {
+    claimed = await claimExecution(context.database, { id: approval.id, argumentsDigest: outcome.approvedArgumentsDigest, agentId: session.agent.id });
+  } catch (error) {
+    log.error('gateway: cannot claim execution; call refused', { error: String(error) });
+    return session.reply(refusal(request.id, 'Airlock could not record the execution of this approved call, so it was not executed. Try again later.'));
+  }
+  if (!claimed) return session.reply(refusal(request.id, 'This approval was already used or is no longer valid. The call was not executed.'));
+
+  const forwarded: JSONRPCRequest = edited ? { ...request, params: { ...request.params, arguments: approvedArguments as Record<string, unknown> } } : request;
+  await session.forward(forwarded, { tool: approval.tool, approvalId: approval.id, edited });
+}

@@ -1,0 +1,353 @@
+import { randomUUID } from 'node:crypto';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditInput } from '../audit/append';
+import type { UpstreamConfig } from '../config/schema';
+import { digest } from '../lib/digest';
+import { log } from '../lib/log';
+import { evaluate } from '../policy/evaluate';
+import type { AgentIdentity, GatewayContext } from './context';
+import { holdCall } from './hold';
+import {
+  ErrorCode,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  isResult,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  progressToken,
+  type RequestId,
+  refusal,
+} from './messages';
+import { ToolCatalog } from './tools';
+import { upstreamTransport } from './upstream';
+
+/** A downstream request forwarded upstream and not yet answered. */
+type InFlight = {
+  method: string;
+  progressToken?: string | number;
+  /** For tools/call: what to audit when the result comes back. */
+  call?: { tool: string; approvalId?: string; edited?: boolean };
+};
+
+const INTERNAL_PREFIX = 'airlock-internal-';
+const INTERNAL_TIMEOUT_MS = 30_000;
+
+export type SessionOptions = {
+  context: GatewayContext;
+  agent: AgentIdentity;
+  upstreamName: string;
+  upstreamConfig: UpstreamConfig;
+  onInitialized: (sessionId: string, session: GatewaySession) => void;
+  onClosed: (session: GatewaySession) => void;
+};
+
+/**
+ * One agent's MCP session on one upstream: the downstream Streamable HTTP transport, its
+ * own upstream client transport, and a raw JSON-RPC relay between them. Only `tools/call`
+ * (and the denied tools in `tools/list`) is intercepted; everything else passes unchanged
+ * in both directions (invariant 9).
+ */
+export class GatewaySession {
+  readonly downstream: StreamableHTTPServerTransport;
+  readonly agent: AgentIdentity;
+  readonly upstreamName: string;
+  lastActivity = Date.now();
+
+  private upstream?: Transport;
+  private upstreamReady?: Promise<void>;
+  private readonly inflight = new Map<RequestId, InFlight>();
+  /** Held tools/call requests by JSON-RPC id, with a function that cancels the hold. */
+  private readonly held = new Map<RequestId, (reason: string) => void>();
+  private readonly internal = new Map<string, { resolve: (m: JSONRPCMessage) => void; timer: NodeJS.Timeout }>();
+  private internalSeq = 0;
+  private closed = false;
+  readonly tools: ToolCatalog;
+  /** The upstream's `initialize` result capabilities, once known. */
+  serverCapabilities: Record<string, unknown> = {};
+
+  constructor(private readonly options: SessionOptions) {
+    this.agent = options.agent;
+    this.upstreamName = options.upstreamName;
+    this.tools = new ToolCatalog((method, params) => this.requestUpstream(method, params));
+    this.downstream = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sessionId) => options.onInitialized(sessionId, this),
+      // the gateway itself reads the body under its own size limit and validates Host/Origin
+      keepAliveMs: 15_000,
+    });
+    this.downstream.onmessage = (message) => {
+      this.lastActivity = Date.now();
+      void this.fromDownstream(message).catch((error) => log.error('gateway: downstream message failed', { error: String(error) }));
+    };
+    this.downstream.onclose = () => void this.close('the agent closed its session');
+    this.downstream.onerror = (error) => log.debug('gateway: downstream transport', { error: error.message });
+  }
+
+  get sessionId(): string | undefined {
+    return this.downstream.sessionId;
+  }
+
+  /** Requests in flight upstream or held for approval: a session with any is not idle. */
+  get busy(): boolean {
+    return this.inflight.size > 0 || this.held.size > 0;
+  }
+
+  get context(): GatewayContext {
+    return this.options.context;
+  }
+
+  // ─── downstream → upstream ────────────────────────────────────────────────
+
+  private async fromDownstream(message: JSONRPCMessage): Promise<void> {
+    if (isRequest(message)) {
+      if (message.method === 'initialize') await this.connectUpstream(message.id);
+      if (message.method === 'tools/call') return this.toolCall(message);
+      return this.forward(message);
+    }
+    if (isNotification(message) && message.method === 'notifications/cancelled') {
+      const id = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      const cancelHold = id === undefined ? undefined : this.held.get(id);
+      // a held call never reached the upstream: cancel the hold, tell the upstream nothing
+      if (cancelHold) return cancelHold('the agent cancelled the call');
+      if (id !== undefined) this.inflight.delete(id);
+    }
+    await this.sendUpstream(message);
+  }
+
+  /** Forward a downstream request upstream, remembering it until its response returns. */
+  async forward(request: JSONRPCRequest, call?: InFlight['call']): Promise<void> {
+    this.inflight.set(request.id, { method: request.method, progressToken: progressToken(request), call });
+    try {
+      await this.sendUpstream(request);
+    } catch (error) {
+      this.inflight.delete(request.id);
+      await this.reply(errorResponse(request.id, ErrorCode.InternalError, `upstream ${this.upstreamName} is unavailable: ${(error as Error).message}`));
+    }
+  }
+
+  private async sendUpstream(message: JSONRPCMessage): Promise<void> {
+    await this.upstreamReady;
+    if (!this.upstream) throw new Error('not connected');
+    await this.upstream.send(message);
+  }
+
+  private async connectUpstream(initializeId: RequestId): Promise<void> {
+    if (this.upstreamReady) return this.upstreamReady;
+    const transport = upstreamTransport(this.options.upstreamConfig);
+    this.upstream = transport;
+    transport.onmessage = (message) => {
+      this.lastActivity = Date.now();
+      void this.fromUpstream(message).catch((error) => log.error('gateway: upstream message failed', { error: String(error) }));
+    };
+    transport.onclose = () => void this.close(`upstream ${this.upstreamName} closed`);
+    transport.onerror = (error) => log.debug(`gateway: upstream ${this.upstreamName}`, { error: error.message });
+    if (transport instanceof StdioClientTransport) {
+      transport.stderr?.on('data', (chunk: Buffer) => log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }));
+    }
+    this.upstreamReady = transport.start().catch(async (error: Error) => {
+      this.upstream = undefined;
+      await this.reply(errorResponse(initializeId, ErrorCode.InternalError, `cannot start upstream ${this.upstreamName}: ${error.message}`));
+      throw error;
+    });
+    return this.upstreamReady.catch(() => {});
+  }
+
+  // ─── upstream → downstream ────────────────────────────────────────────────
+
+  private async fromUpstream(message: JSONRPCMessage): Promise<void> {
+    if (isResponse(message)) {
+      const id = message.id as RequestId;
+      const internal = typeof id === 'string' ? this.internal.get(id) : undefined;
+      if (internal) {
+        clearTimeout(internal.timer);
+        this.internal.delete(id as string);
+        return internal.resolve(message);
+      }
+      const entry = this.inflight.get(id);
+      this.inflight.delete(id);
+      if (entry?.method === 'initialize' && isResult(message)) this.initialized(message.result);
+      if (entry?.method === 'tools/list' && isResult(message)) message.result = this.filterToolList(message.result);
+      if (entry?.call) return this.relayCallResult(message, entry.call);
+      return this.reply(message);
+    }
+    if (isNotification(message)) {
+      if (message.method === 'notifications/tools/list_changed') this.tools.invalidate();
+      if (message.method === 'notifications/progress') {
+        const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
+        return this.toDownstream(message, this.requestWithToken(token));
+      }
+      if (message.method.endsWith('/list_changed') || message.method === 'notifications/resources/updated') {
+        return this.toDownstream(message, undefined);
+      }
+    }
+    // server→client requests (sampling, elicitation, roots, ping) and logs: the stream of the
+    // request that most likely caused them, so a client without a standalone stream gets them
+    await this.toDownstream(message, this.latestInFlight());
+  }
+
+  private initialized(result: Record<string, unknown>): void {
+    this.serverCapabilities = (result.capabilities as Record<string, unknown> | undefined) ?? {};
+    const version = result.protocolVersion;
+    if (typeof version === 'string') this.upstream?.setProtocolVersion?.(version);
+  }
+
+  /** invariant 5: the result's audit row commits before the agent sees the result. */
+  private async relayCallResult(message: JSONRPCMessage, call: NonNullable<InFlight['call']>): Promise<void> {
+    if (!isResponse(message)) return;
+    const result = isResult(message) ? message.result : undefined;
+    try {
+      await this.context.audit.record({
+        type: 'tool.result',
+        actor: { type: 'agent', id: this.agent.id },
+        requestId: call.approvalId ?? null,
+        payload: {
+          sessionId: this.sessionId,
+          upstream: this.upstreamName,
+          tool: call.tool,
+          ok: result !== undefined,
+          isError: result?.isError === true,
+          resultDigest: digest(result ?? ('error' in message ? message.error : null)),
+          edited: call.edited ?? false,
+        },
+      });
+    } catch (error) {
+      log.error('gateway: audit of a tool result failed; result withheld', { error: String(error) });
+      return this.reply(errorResponse(message.id as RequestId, ErrorCode.InternalError, 'Airlock could not record the result in its audit log, so it is withheld'));
+    }
+    if (call.edited && result && Array.isArray(result.content)) {
+      // the agent must know it got the result of arguments a reviewer changed
+      result.content = [...result.content, { type: 'text', text: 'Note from Airlock: a reviewer edited the arguments of this call before approving it.' }];
+    }
+    await this.reply(message);
+  }
+
+  /** Drop tools a rule denies: a denied tool is hidden as well as refused. */
+  private filterToolList(result: Record<string, unknown>): Record<string, unknown> {
+    const tools = result.tools;
+    if (!Array.isArray(tools)) return result;
+    this.tools.remember(tools as Tool[]);
+    const rules = this.context.rules();
+    const visible = tools.filter((tool: Tool) => evaluate(rules, this.upstreamName, tool).action !== 'deny');
+    return visible.length === tools.length ? result : { ...result, tools: visible };
+  }
+
+  private requestWithToken(token: string | number | undefined): RequestId | undefined {
+    if (token === undefined) return undefined;
+    for (const [id, entry] of this.inflight) if (entry.progressToken === token) return id;
+    return this.held.size > 0 ? undefined : this.latestInFlight();
+  }
+
+  private latestInFlight(): RequestId | undefined {
+    let latest: RequestId | undefined;
+    for (const id of this.inflight.keys()) latest = id;
+    return latest;
+  }
+
+  /** Send a notification or request to the agent, on a request's stream when possible. */
+  async toDownstream(message: JSONRPCMessage, relatedRequestId: RequestId | undefined): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.downstream.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId });
+    } catch {
+      if (relatedRequestId === undefined) return;
+      // that request's stream is gone: fall back to the standalone stream
+      await this.downstream.send(message).catch(() => {});
+    }
+  }
+
+  /** Answer a downstream request. */
+  async reply(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) return;
+    await this.downstream.send(message).catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
+  }
+
+  // ─── tools/call ───────────────────────────────────────────────────────────
+
+  private async toolCall(request: JSONRPCRequest): Promise<void> {
+    const params = request.params as { name?: unknown; arguments?: unknown } | undefined;
+    const name = params?.name;
+    if (typeof name !== 'string' || name === '') {
+      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, 'tools/call needs params.name, the tool to call'));
+    }
+    const args = params?.arguments ?? {};
+    const actor = { type: 'agent' as const, id: this.agent.id };
+    const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest: digest(args) };
+
+    let tool: Tool | undefined;
+    try {
+      tool = await this.tools.find(name);
+    } catch (error) {
+      // invariant 1: without the tool's definition there is no verdict, so no call
+      await this.auditOrLog({ type: 'tool.refused', actor, payload: { ...base, reason: 'tool list unavailable' } });
+      return this.reply(refusal(request.id, `Airlock could not read the tool list of ${this.upstreamName} (${(error as Error).message}); the call was not executed.`));
+    }
+    if (!tool) {
+      await this.auditOrLog({ type: 'tool.unknown', actor, payload: base });
+      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `Unknown tool: ${name}`));
+    }
+
+    const verdict = evaluate(this.context.rules(), this.upstreamName, tool);
+    if (verdict.action === 'deny') {
+      await this.auditOrLog({ type: 'tool.denied', actor, payload: { ...base, rule: verdict.ruleId, reason: verdict.reason } });
+      return this.reply(refusal(request.id, `Denied by policy (rule ${verdict.ruleId}): ${verdict.reason}. Do not retry this call.`, { status: 'denied', rule: verdict.ruleId }));
+    }
+    if (verdict.action === 'allow') {
+      try {
+        await this.context.audit.record({ type: 'tool.allowed', actor, payload: { ...base, arguments: args, rule: verdict.ruleId } });
+      } catch (error) {
+        log.error('gateway: audit unavailable; allowed call refused', { error: String(error) });
+        return this.reply(refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'));
+      }
+      return this.forward(request, { tool: name });
+    }
+    return holdCall(this, request, tool, verdict);
+  }
+
+  /** Register a held call so a downstream cancellation or a closed session can end it. */
+  trackHold(id: RequestId, cancel: (reason: string) => void): () => void {
+    this.held.set(id, cancel);
+    return () => this.held.delete(id);
+  }
+
+  private async auditOrLog(input: AuditInput): Promise<void> {
+    await this.context.audit.record(input).catch((error) => log.error('gateway: audit failed', { type: input.type, error: String(error) }));
+  }
+
+  /** A request of Airlock's own to the upstream (e.g. tools/list), answered outside the relay. */
+  private async requestUpstream(method: string, params?: Record<string, unknown>): Promise<JSONRPCMessage> {
+    const id = `${INTERNAL_PREFIX}${++this.internalSeq}`;
+    const response = new Promise<JSONRPCMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.internal.delete(id);
+        reject(new Error(`${method} timed out`));
+      }, INTERNAL_TIMEOUT_MS);
+      this.internal.set(id, { resolve, timer });
+    });
+    await this.sendUpstream({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) } as JSONRPCRequest);
+    return response;
+  }
+
+  // ─── lifecycle ────────────────────────────────────────────────────────────
+
+  /** End the session: cancel held calls, fail calls in flight, close both transports. */
+  async close(reason: string): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const cancel of [...this.held.values()]) cancel(reason);
+    for (const { timer } of this.internal.values()) clearTimeout(timer);
+    this.internal.clear();
+    this.inflight.clear();
+    this.options.onClosed(this);
+    await Promise.allSettled([this.upstream?.close(), this.downstream.close()]);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+

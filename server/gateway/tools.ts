@@ -1,0 +1,65 @@
+import type { JSONRPCMessage, Tool } from '@modelcontextprotocol/sdk/types.js';
+import { isResult } from './messages';
+
+/** A bound on pagination, against an upstream that hands out cursors forever. */
+const MAX_PAGES = 100;
+
+type Request = (method: string, params?: Record<string, unknown>) => Promise<JSONRPCMessage>;
+
+/**
+ * The tool definitions one session's upstream has listed. Policy needs a tool's
+ * annotations, and an approval binds the hash of its definition (invariant 2), so a call
+ * to a tool not seen yet triggers a full `tools/list` of Airlock's own.
+ */
+export class ToolCatalog {
+  private tools = new Map<string, Tool>();
+  /** True once a complete listing is known and no `list_changed` has arrived since. */
+  private complete = false;
+  private refreshing?: Promise<void>;
+
+  constructor(private readonly request: Request) {}
+
+  /** Record definitions seen in any tools/list response passing through. */
+  remember(tools: Tool[]): void {
+    for (const tool of tools) if (tool && typeof tool.name === 'string') this.tools.set(tool.name, tool);
+  }
+
+  /** The upstream said its tools changed: every cached definition is suspect. */
+  invalidate(): void {
+    this.complete = false;
+  }
+
+  /** The current definition of a tool, listing the upstream's tools when it is unknown or stale. */
+  async find(name: string): Promise<Tool | undefined> {
+    if (this.complete && this.tools.has(name)) return this.tools.get(name);
+    // stale, or a tool added without a list_changed notification: list again before refusing
+    await this.refresh();
+    return this.tools.get(name);
+  }
+
+  /** Re-read the full tool list now (e.g. before executing an approved call). */
+  async refresh(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const next = new Map<string, Tool>();
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_PAGES; page++) {
+      const response = await this.request('tools/list', cursor ? { cursor } : undefined);
+      if (!isResult(response)) {
+        const error = 'error' in response ? (response.error as { message?: string }).message : 'no result';
+        throw new Error(`tools/list failed: ${error}`);
+      }
+      const tools = (response.result.tools ?? []) as Tool[];
+      for (const tool of tools) if (tool && typeof tool.name === 'string') next.set(tool.name, tool);
+      cursor = typeof response.result.nextCursor === 'string' ? response.result.nextCursor : undefined;
+      if (!cursor) break;
+    }
+    this.tools = next;
+    this.complete = true;
+  }
+}

@@ -1,0 +1,24 @@
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { UpstreamConfig } from '../config/schema';
+
+/**
+ * A client-side transport to one upstream MCP server. One per downstream session
+ * (never shared between agents: sampling, elicitation and roots must reach the right client).
+ */
+export function upstreamTransport(config: UpstreamConfig): Transport {
+  if (config.transport === 'stdio') {
+    return new StdioClientTransport({
+      command: config.command,
+      args: config.args,
+      // only the safe defaults of the parent's environment, then what the config declares
+      env: { ...getDefaultEnvironment(), ...config.env },
+      cwd: config.cwd,
+      stderr: 'pipe',
+    });
+  }
+  return new StreamableHTTPClientTransport(new URL(config.url), {
+    requestInit: { headers: config.headers },
+  });
+}
