@@ -1,0 +1,271 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { and, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests, auditEvents } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
+import type { ApprovalRequest } from '../../server/approvals/types';
+import { verifyAudit } from '../../server/audit/verify';
+import { digest } from '../../server/lib/digest';
+import { type Person, startTestAirlock, type TestAirlock, eventually } from '../helpers/airlock';
+import { backends } from '../helpers/db';
+
+type CallResult = { content: { type: string; text?: string }[]; isError?: boolean; _meta?: Record<string, unknown> };
+
+const text = (result: unknown) => (result as CallResult).content.map((c) => c.text ?? '').join('\n');
+
+describe.each(backends())('gateway on %s', (backend) => {
+  let h: TestAirlock;
+  let owner: Person;
+  let reviewer: Person;
+  let second: Person;
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, {
+      rules: [
+        { id: 'no-deletes', tool: 'delete_everything', action: 'deny', reason: 'bulk deletion is never allowed' },
+        { id: 'big-payments', tool: 'pay', action: 'require_approval', quorum: 1, timeoutSeconds: 30, reason: 'payments need a human' },
+      ],
+    });
+    owner = await h.person('approver');
+    reviewer = await h.person('approver');
+    second = await h.person('approver');
+    token = await h.agent(owner.email);
+  });
+  afterAll(() => h?.close());
+
+  /** The pending request of a tool, once the gateway has recorded it. */
+  async function pendingRequest(tool: string): Promise<ApprovalRequest> {
+    return eventually(async () => {
+      const [row] = await h.t.database.orm
+        .select()
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.tool, tool), eq(approvalRequests.status, 'pending')));
+      return row;
+    });
+  }
+
+  function payCalls(): unknown[] {
+    return h.executions().filter((e) => e.event === 'call' && e.tool === 'pay');
+  }
+
+  it('passes a read-only call straight through and audits it before the result', async () => {
+    const client = await h.connect(token);
+    const result = await client.callTool({ name: 'lookup', arguments: { key: 'colour' } });
+    expect(text(result)).toBe('value of colour');
+    const events = await h.t.database.orm.select().from(auditEvents).where(sql`${auditEvents.type} in ('tool.allowed', 'tool.result')`);
+    expect(events.map((e) => e.type)).toEqual(['tool.allowed', 'tool.result']);
+    expect(events[0].payload).toMatchObject({ tool: 'lookup', upstream: 'fixture', argumentsDigest: digest({ key: 'colour' }) });
+  });
+
+  it('hides a denied tool from tools/list and refuses it without reaching the upstream', async () => {
+    const client = await h.connect(token);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name)).not.toContain('delete_everything');
+    expect(tools.map((t) => t.name)).toContain('lookup');
+    const result = await client.callTool({ name: 'delete_everything', arguments: { scope: 'all' } });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('bulk deletion is never allowed');
+    expect(h.executions().filter((e) => e.tool === 'delete_everything')).toEqual([]);
+  });
+
+  it('holds a risky call until a reviewer approves it, then forwards it once', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 120 } });
+    const request = await pendingRequest('pay');
+    expect(request.argumentsDigest).toBe(digest({ to: 'acme', amount: 120 }));
+    expect(request.rule).toMatchObject({ id: 'big-payments' });
+    expect(payCalls()).toEqual([]);
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    const result = await call;
+    expect(text(result)).toBe('paid 120 to acme');
+    expect(payCalls()).toHaveLength(1);
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('approved');
+    expect(row.executedAt).not.toBeNull();
+  });
+
+  it('returns the reviewer’s reason when a call is denied, and never executes it', async () => {
+    const client = await h.connect(token);
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'mallory', amount: 9999 } });
+    const request = await pendingRequest('pay');
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'unknown payee' });
+    const result = (await call) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('unknown payee');
+    expect(text(result)).toContain(reviewer.email);
+    expect(payCalls()).toHaveLength(before);
+  });
+
+  it('keeps the client alive with progress and tells it where to review', async () => {
+    const client = await h.connect(token);
+    const progress: string[] = [];
+    const logs: unknown[] = [];
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(n.params.data));
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 1 } }, CallToolResultSchema, {
+      onprogress: (p) => void progress.push(p.message ?? ''),
+    });
+    const request = await pendingRequest('pay');
+    await eventually(() => progress.length >= 3);
+    expect(progress[0]).toContain(`/approvals/${request.id}`);
+    expect(logs.join('\n')).toContain('awaits human approval');
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    expect(text(await call)).toBe('paid 1 to acme');
+    // the upstream's own progress is relayed too
+    expect(progress.at(-1)).toBe('paid');
+  });
+
+  it('an owner cannot approve their own agent’s call', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'self', amount: 5 } });
+    const request = await pendingRequest('pay');
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: owner.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'forbidden',
+    });
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'no' });
+    expect((await call).isError).toBe(true);
+  });
+
+  it('a second decision on a decided request is a conflict', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'x', amount: 2 } });
+    const request = await pendingRequest('pay');
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny' });
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: second.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect((await call).isError).toBe(true);
+  });
+
+  it('cancels a held call when the agent cancels it, and never runs it', async () => {
+    const client = await h.connect(token);
+    const before = payCalls().length;
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'pay', arguments: { to: 'cancel', amount: 3 } }, CallToolResultSchema, { signal: abort.signal });
+    const request = await pendingRequest('pay');
+    abort.abort('changed my mind');
+    await expect(call).rejects.toThrow();
+    const status = await eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return row.status === 'cancelled' && row;
+    });
+    expect(status.reason).toContain('cancelled');
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect(payCalls()).toHaveLength(before);
+  });
+
+  it('cancels held calls when the agent closes its session', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'closed', amount: 4 } }).catch((e: Error) => e);
+    const request = await pendingRequest('pay');
+    await (client.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
+    await client.close();
+    await call;
+    await eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return row.status === 'cancelled';
+    });
+  });
+
+  it('refuses an approval whose arguments do not match what was held', async () => {
+    const client = await h.connect(token);
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 10 } });
+    const request = await pendingRequest('pay');
+    // an approval record carrying other arguments under the original digest (a tampered row)
+    await h.t.database.orm.transaction(async (tx) => {
+      await tx
+        .update(approvalRequests)
+        .set({ status: 'approved', decidedAt: new Date(), approvedArguments: { to: 'mallory', amount: 10_000 }, approvedArgumentsDigest: request.argumentsDigest })
+        .where(eq(approvalRequests.id, request.id));
+      await tx.execute(sql`select pg_notify('airlock_approvals', ${JSON.stringify({ id: request.id, status: 'approved' })})`);
+    });
+    const result = await call;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('not executed');
+    expect(payCalls()).toHaveLength(before);
+  });
+
+  it('refuses an approved call whose tool definition changed while it was held', async () => {
+    const client = await h.connect(token);
+    await client.listTools();
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 11 } });
+    const request = await pendingRequest('pay');
+    await client.callTool({ name: 'rewrite_pay', arguments: {} });
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    const result = await call;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('definition of tool pay changed');
+    expect(payCalls()).toHaveLength(before);
+  });
+
+  it('answers an unknown tool with a JSON-RPC error without contacting a hold', async () => {
+    const client = await h.connect(token);
+    await expect(client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(/Unknown tool: no_such_tool/);
+  });
+
+  it('keeps an intact audit chain through all of it', async () => {
+    const result = await verifyAudit(h.t.database.orm);
+    expect(result).toMatchObject({ ok: true });
+    const types = new Set((await h.t.database.orm.select({ type: auditEvents.type }).from(auditEvents)).map((r) => r.type));
+    for (const type of ['tool.allowed', 'tool.result', 'tool.denied', 'approval.requested', 'approval.vote', 'approval.decided', 'approval.cancelled', 'tool.forwarded']) {
+      expect(types).toContain(type);
+    }
+  });
+});
+
+describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
+  let h: TestAirlock;
+  let reviewers: Person[];
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, {
+      rules: [
+        { id: 'quick', tool: 'delete_everything', action: 'require_approval', timeoutSeconds: 1 },
+        { id: 'two-people', tool: 'pay', action: 'require_approval', quorum: 2 },
+      ],
+    });
+    const owner = await h.person('approver');
+    reviewers = [await h.person('approver'), await h.person('approver')];
+    token = await h.agent(owner.email);
+  });
+  afterAll(() => h?.close());
+
+  it('expires a call nobody decides in time and never runs it', async () => {
+    const client: Client = await h.connect(token);
+    const result = (await client.callTool({ name: 'delete_everything', arguments: { scope: 'all' } })) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('expired');
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'delete_everything'));
+    expect(row.status).toBe('expired');
+    expect(h.executions().filter((e) => e.tool === 'delete_everything')).toEqual([]);
+  });
+
+  it('needs two distinct approvers on a 2-of-2 rule', async () => {
+    const client = await h.connect(token);
+    let settled = false;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 500 } }).finally(() => {
+      settled = true;
+    });
+    const request = await eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'pay'));
+      return row;
+    });
+    const first = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' });
+    expect(first.final).toBe(false);
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    const final = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[1].id }, decision: 'approve' });
+    expect(final).toMatchObject({ final: true, approvals: 2 });
+    expect(text(await call)).toBe('paid 500 to acme');
+  });
+});
