@@ -337,11 +337,15 @@ export class GatewaySession {
   /** End the session: cancel held calls, fail calls in flight, close both transports. */
   async close(reason: string): Promise<void> {
     if (this.closed) return;
+    // requests in flight get an answer (e.g. the upstream died), while the streams still exist
+    const unanswered = [...this.inflight.keys()];
+    this.inflight.clear();
+    await Promise.allSettled(unanswered.map((id) => this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason))));
+    if (this.closed) return;
     this.closed = true;
     for (const cancel of [...this.held.values()]) cancel(reason);
     for (const { timer } of this.internal.values()) clearTimeout(timer);
     this.internal.clear();
-    this.inflight.clear();
     this.options.onClosed(this);
     await Promise.allSettled([this.upstream?.close(), this.downstream.close()]);
   }

@@ -1,0 +1,142 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests, approvalVotes } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
+import { createRequest } from '../../server/approvals/lifecycle';
+import { createAgent } from '../../server/auth/agents';
+import { createUser } from '../../server/auth/users';
+import { evaluate } from '../../server/policy/evaluate';
+import { eventually, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
+
+const run = promisify(execFile);
+
+describe.each(backends())('decisions on %s', (backend) => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await openTestDatabase(backend);
+  });
+  afterAll(() => t?.close());
+
+  it('1,000 concurrent double decisions yield exactly one outcome each', async () => {
+    const owner = await createUser(t.database, { email: 'owner@example.com', role: 'approver' });
+    const alice = await createUser(t.database, { email: 'alice@example.com', role: 'approver' });
+    const bob = await createUser(t.database, { email: 'bob@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'racer', ownerEmail: owner.email });
+    const verdict = evaluate([], 'demo', { name: 'transfer_funds' });
+    const ids: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const request = await createRequest(t.database, {
+        agentId: agent.id,
+        sessionId: 's',
+        rpcId: i,
+        upstream: 'demo',
+        tool: 'transfer_funds',
+        arguments: { amount: i },
+        toolDefinition: { name: 'transfer_funds' },
+        verdict,
+        holder: 'test',
+      });
+      ids.push(request.id);
+    }
+    const results = await Promise.allSettled(
+      ids.flatMap((requestId) => [
+        decide(t.database, { requestId, user: { id: alice.id }, decision: 'approve' }),
+        decide(t.database, { requestId, user: { id: bob.id }, decision: 'deny', reason: 'race' }),
+      ]),
+    );
+    const rows = new Map((await t.database.orm.select().from(approvalRequests)).map((r) => [r.id, r]));
+    const votes = await t.database.orm.select().from(approvalVotes);
+    expect(votes).toHaveLength(1000);
+    ids.forEach((id, i) => {
+      const [approve, deny] = [results[2 * i], results[2 * i + 1]];
+      const winners = [approve, deny].filter((r) => r.status === 'fulfilled');
+      expect(winners).toHaveLength(1);
+      const loser = [approve, deny].find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(loser.reason).toMatchObject({ code: 'conflict' });
+      expect(rows.get(id)?.status).toBe(approve.status === 'fulfilled' ? 'approved' : 'denied');
+    });
+  }, 240_000);
+});
+
+describe.runIf(backends().includes('postgres'))('several processes on one PostgreSQL', () => {
+  let h: TestAirlock;
+  let token: string;
+  let reviewer: { id: string };
+
+  beforeAll(async () => {
+    // a re-check interval longer than the test: only NOTIFY can deliver the first decision in time
+    h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }, { gateway: { recheckMs: 60_000 } });
+    const owner = await h.person('approver');
+    reviewer = await h.person('approver');
+    token = await h.agent(owner.email);
+  });
+  afterAll(() => h?.close());
+
+  const pending = () =>
+    eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.status, 'pending'));
+      return row;
+    });
+
+  it('a decision recorded by another process reaches the process holding the call', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 7 } });
+    const request = await pending();
+    const started = Date.now();
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/fixtures/decide-process.ts', h.t.url ?? '', request.id, reviewer.id], { cwd: root });
+    const other = JSON.parse(stdout);
+    expect(other).toMatchObject({ status: 'approved' });
+    expect(other.pid).not.toBe(process.pid);
+    const result = await call;
+    expect((result.content as { text: string }[])[0].text).toBe('paid 7 to acme');
+    expect(Date.now() - started).toBeLessThan(30_000);
+  });
+
+  it('a decision whose notification was lost is picked up by the periodic re-check', async () => {
+    const fast = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }, { gateway: { recheckMs: 300 } });
+    try {
+      const owner = await fast.person('approver');
+      const agentToken = await fast.agent(owner.email);
+      const client = await fast.connect(agentToken);
+      const call = client.callTool({ name: 'pay', arguments: { to: 'quiet', amount: 8 } });
+      const request = await eventually(async () => {
+        const [row] = await fast.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.status, 'pending'));
+        return row;
+      });
+      // decided without NOTIFY, as if the notification were dropped
+      await fast.t.database.orm.execute(
+        sql`update approval_requests set status = 'approved', decided_at = now(), approved_arguments = arguments, approved_arguments_digest = arguments_digest where id = ${request.id}`,
+      );
+      const result = await call;
+      expect((result.content as { text: string }[])[0].text).toBe('paid 8 to quiet');
+    } finally {
+      await fast.close();
+    }
+  });
+
+  it('fails closed while the database is unreachable, and recovers', async () => {
+    const client = await h.connect(token);
+    const name = new URL(h.t.url ?? '').pathname.slice(1);
+    const admin = (await import('postgres')).default(process.env.DATABASE_URL ?? '', { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`alter database ${name} allow_connections false`);
+      await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`);
+      const before = h.executions().filter((e) => e.event === 'call').length;
+      const risky = await client.callTool({ name: 'pay', arguments: { to: 'outage', amount: 9 } }).catch((error: Error) => error);
+      const safe = await client.callTool({ name: 'lookup', arguments: { key: 'outage' } }).catch((error: Error) => error);
+      for (const outcome of [risky, safe]) {
+        if (!(outcome instanceof Error)) expect(outcome.isError).toBe(true);
+      }
+      expect(h.executions().filter((e) => e.event === 'call')).toHaveLength(before);
+    } finally {
+      await admin.unsafe(`alter database ${name} allow_connections true`);
+      await admin.end();
+    }
+    const again = await h.connect(token);
+    const result = await eventually(() => again.callTool({ name: 'lookup', arguments: { key: 'back' } }).catch(() => undefined));
+    expect((result.content as { text: string }[])[0].text).toBe('value of back');
+  });
+});
