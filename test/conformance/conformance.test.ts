@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
-import { findNode22, formatRun, listScenarios, runConformance } from './run';
+import { openDatabase } from '../../db/client';
+import { createAgent } from '../../server/auth/agents';
+import { createUser } from '../../server/auth/users';
+import { parseConfig } from '../../server/config/load';
+import { startAirlock } from '../../server/index';
+import { compareRuns, findNode22, formatRun, listScenarios, runConformance } from './run';
 
 const FIXTURE = resolve(import.meta.dirname, '../fixtures/conformance-server.ts');
 const MISSING_NODE22 =
@@ -79,24 +84,36 @@ describe('MCP conformance suite, server mode', () => {
     expect(run.scenarios.length).toBeGreaterThanOrEqual(30);
   });
 
-  // TODO(lead): wire once the gateway serves /mcp/<upstream>. Invariant 9 (transparent where it does not
-  // intervene), checked by the suite itself:
-  //
-  //   1. start Airlock (PGlite, demo off) with
-  //        upstreams: { conformance: { transport: 'http', url: fixture.url } }
-  //        rules: allow every tool of `conformance` (no approval), so nothing is held
-  //      and create an agent + agent token;
-  //   2. const direct = await runConformance({ url: fixture.url, node22Path, outDir, suite: 'all' });
-  //      const gated = await runConformance({
-  //        url: `http://127.0.0.1:${port}/mcp/conformance`, node22Path, outDir, suite: 'all',
-  //        headers: { Authorization: `Bearer ${agentToken}` },
-  //      });
-  //   3. expect(compareRuns(direct, gated)).toEqual([]);  // same scenarios, same check outcomes
-  //
-  // The suite has no header option (modelcontextprotocol/conformance#453): `headers` preloads
-  // add-headers.mjs into the suite's own process, so requests still go straight from suite to Airlock.
-  // dns-rebinding-protection then needs Airlock itself to reject a foreign Host/Origin with 4xx even with
-  // a valid token, and accept 127.0.0.1; sampling/elicitation/logging/progress/SSE resumption scenarios
-  // need Airlock to relay server->client requests and notifications on the right downstream session.
-  it.todo('through Airlock with allow rules: the same scenarios and checks pass as directly (compareRuns is empty)');
+  // invariant 9: transparent where it does not intervene, judged by the suite itself
+  it('passes the same scenarios through Airlock with allow rules as directly', async (ctx) => {
+    const node22Path = requireNode22(ctx);
+    const airlock = await startAirlock({
+      config: parseConfig({
+        demo: false,
+        upstreams: { conformance: { transport: 'http', url: fixture.url } },
+        rules: [{ id: 'conformance-allowed', upstream: 'conformance', action: 'allow' }],
+      }),
+      database: await openDatabase({ dataDir: 'memory://' }),
+      port: 0,
+      console: false,
+    });
+    try {
+      await createUser(airlock.database, { email: 'owner@example.com', role: 'approver' });
+      const { token: agentToken } = await createAgent(airlock.database, { name: 'conformance', ownerEmail: 'owner@example.com' });
+      const direct = await runConformance({ url: fixture.url, node22Path, outDir, suite: 'all' });
+      const gated = await runConformance({
+        url: `${airlock.url}/mcp/conformance`,
+        node22Path,
+        outDir,
+        suite: 'all',
+        headers: { Authorization: `Bearer ${agentToken}` },
+      });
+      console.log(formatRun(gated));
+      expect(gated.scenarios.length).toBe(direct.scenarios.length);
+      expect(compareRuns(direct, gated)).toEqual([]);
+    } finally {
+      await airlock.close();
+      await airlock.database.close();
+    }
+  });
 });
