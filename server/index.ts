@@ -11,7 +11,7 @@ import { syncPolicy, syncUpstreams } from './config/sync';
 import { Gateway } from './gateway/gateway';
 import { isAirlockError } from './lib/errors';
 import { log } from './lib/log';
-import { setRuntime } from './runtime';
+import { clearRuntime, setRuntime } from './runtime';
 
 export type StartOptions = {
   config?: Config;
@@ -88,7 +88,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     await new Promise<void>((r) => server.close(() => r()));
     server.closeAllConnections();
     await gateway?.close();
-    setRuntime(undefined);
+    clearRuntime(instanceId);
     if (ownsDatabase) await database.close();
   };
 

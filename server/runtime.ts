@@ -22,6 +22,11 @@ export function setRuntime(runtime: Runtime | undefined): void {
   holder.__airlock = runtime;
 }
 
+/** Clear the holder if it still holds this instance (another may have started since). */
+export function clearRuntime(instanceId: string): void {
+  if (holder.__airlock?.instanceId === instanceId) holder.__airlock = undefined;
+}
+
 export function runtime(): Runtime {
   if (!holder.__airlock) throw new Error('Airlock runtime is not started (run the server through server/index.ts)');
   return holder.__airlock;

@@ -1,0 +1,149 @@
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests, approvalVotes } from '../../db/schema';
+import { setUserRole } from '../../server/auth/users';
+import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { backends } from '../helpers/db';
+
+type Item = { id: string; status: string; upstream: string; tool: string; arguments: unknown; agent: { name: string }; createdAt: string; expiresAt: string };
+
+describe.each(backends())('approvals API on %s', (backend) => {
+  let h: TestAirlock;
+  let owner: Person;
+  let approver: Person;
+  let auditor: Person;
+  let admin: Person;
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', reason: 'money moves' }] }, { console: true });
+    owner = await h.person('approver');
+    approver = await h.person('approver');
+    auditor = await h.person('auditor');
+    admin = await h.person('admin');
+    token = await h.agent(owner.email, 'api-agent');
+  });
+  afterAll(() => h?.close());
+
+  const api = (path: string, person: Person | null, init: RequestInit = {}) =>
+    fetch(`${h.url}${path}`, {
+      ...init,
+      headers: { ...(person ? { authorization: `Bearer ${person.token}` } : {}), 'content-type': 'application/json', ...init.headers },
+    });
+  const vote = (id: string, person: Person, body: unknown) => api(`/api/approvals/${id}/decision`, person, { method: 'POST', body: JSON.stringify(body) });
+
+  async function held(amount: number) {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount } });
+    const item = await eventually(async () => {
+      const response = await api('/api/approvals?status=pending', approver);
+      const { items } = (await response.json()) as { items: Item[] };
+      return items.find((i) => (i.arguments as { amount: number }).amount === amount);
+    });
+    return { call, item };
+  }
+
+  it('answers health once ready', async () => {
+    const response = await fetch(`${h.url}/api/health`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: 'ok' });
+  });
+
+  it('refuses the API without credentials', async () => {
+    expect((await api('/api/approvals?status=pending', null)).status).toBe(401);
+    const forged = await fetch(`${h.url}/api/approvals`, { headers: { authorization: 'Bearer alk_user_forged' } });
+    expect(forged.status).toBe(401);
+  });
+
+  it('lists a held call, approves it, and the agent gets its result', async () => {
+    const { call, item } = await held(100);
+    expect(item).toMatchObject({ status: 'pending', upstream: 'fixture', tool: 'pay', arguments: { to: 'acme', amount: 100 }, agent: { name: 'api-agent' } });
+    expect(new Date(item.expiresAt).getTime()).toBeGreaterThan(new Date(item.createdAt).getTime());
+    const detail = await (await api(`/api/approvals/${item.id}`, auditor)).json();
+    expect(detail).toMatchObject({ id: item.id, agent: { ownerEmail: owner.email }, rule: { id: 'pay', reason: 'money moves' } });
+
+    const response = await vote(item.id, approver, { decision: 'approve' });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id: item.id, status: 'approved' });
+    expect((await call).content).toEqual([{ type: 'text', text: 'paid 100 to acme' }]);
+
+    const again = await vote(item.id, admin, { decision: 'deny' });
+    expect(again.status).toBe(409);
+  });
+
+  it('sends the reviewer’s reason back to the agent on deny', async () => {
+    const { call, item } = await held(200);
+    const response = await vote(item.id, approver, { decision: 'deny', reason: 'payee not on the allow list' });
+    expect(response.status).toBe(200);
+    const result = await call;
+    expect(result.isError).toBe(true);
+    expect(JSON.stringify(result.content)).toContain('payee not on the allow list');
+  });
+
+  it('an auditor may read but never decide', async () => {
+    const { call, item } = await held(300);
+    const response = await vote(item.id, auditor, { decision: 'approve' });
+    expect(response.status).toBe(403);
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, item.id));
+    expect(row.status).toBe('pending');
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
+  it('the agent’s owner may not approve its call', async () => {
+    const { call, item } = await held(400);
+    const response = await vote(item.id, owner, { decision: 'approve' });
+    expect(response.status).toBe(403);
+    expect((await response.json()).error.message).toContain('own this agent');
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
+  it('a demoted reviewer is refused at once', async () => {
+    const { call, item } = await held(500);
+    const demoted = await h.person('approver');
+    await setUserRole(h.t.database, { email: demoted.email, role: 'auditor' });
+    expect((await vote(item.id, demoted, { decision: 'approve' })).status).toBe(403);
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
+  it('bad input gets 400 with a clear message and changes nothing', async () => {
+    const { call, item } = await held(600);
+    const cases: [string, string][] = [
+      [JSON.stringify({ decision: 'maybe' }), 'decision'],
+      [JSON.stringify({ decision: 'approve', extra: 1 }), 'extra'],
+      ['{"decision": ', 'not valid JSON'],
+      [JSON.stringify({ decision: 'deny', reason: 'x'.repeat(5000) }), 'reason'],
+    ];
+    for (const [body, mentions] of cases) {
+      const response = await api(`/api/approvals/${item.id}/decision`, approver, { method: 'POST', body });
+      expect(response.status).toBe(400);
+      expect((await response.json()).error.message).toContain(mentions);
+    }
+    expect((await api('/api/approvals?status=bogus', approver)).status).toBe(400);
+    expect((await api('/api/approvals/no-such-id', approver)).status).toBe(404);
+    expect(await h.t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, item.id))).toEqual([]);
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
+  it('refuses a cookie-authenticated decision from another origin', async () => {
+    const response = await fetch(`${h.url}/api/approvals/x/decision`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example', cookie: 'next-auth.session-token=whatever' },
+      body: JSON.stringify({ decision: 'approve' }),
+    });
+    expect([401, 403]).toContain(response.status);
+  });
+
+  it('serves the audit log and its verification to auditors only', async () => {
+    const verify = await api('/api/audit/verify', auditor);
+    expect(await verify.json()).toMatchObject({ ok: true });
+    expect((await api('/api/audit/verify', approver)).status).toBe(403);
+    const page = await (await api('/api/audit?type=approval.*&limit=5', auditor)).json();
+    expect(page.events.length).toBe(5);
+    const exported = await (await api('/api/audit/export', admin)).text();
+    expect(exported.trim().split('\n').length).toBeGreaterThan(10);
+  });
+});
