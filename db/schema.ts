@@ -69,6 +69,10 @@ export const upstreams = pgTable('upstreams', {
   /** The validated upstream declaration (transport, command or url, …). */
   config: jsonText('config').notNull(),
   configHash: text('config_hash').notNull(),
+  /** The tools the upstream last listed (definitions as served), and when; null until a session lists them. */
+  tools: jsonText('tools'),
+  toolsHash: text('tools_hash'),
+  toolsListedAt: timestamp('tools_listed_at', { withTimezone: true, mode: 'date' }),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });
@@ -113,7 +117,41 @@ export const approvalRequests = pgTable(
   (t) => [
     index('approval_requests_status_created_idx').on(t.status, t.createdAt),
     index('approval_requests_session_idx').on(t.sessionId),
+    // "similar past decisions": the same call, by digest
+    index('approval_requests_similar_idx').on(t.upstream, t.tool, t.argumentsDigest),
+    index('approval_requests_decided_idx').on(t.decidedAt),
   ],
+);
+
+/**
+ * A reviewer's "approve and allow matching calls for this session for N minutes": calls to
+ * the same tool of the same upstream in the same MCP session pass until it expires or is revoked.
+ */
+export const grants = pgTable(
+  'grants',
+  {
+    id: text('id').primaryKey(),
+    /** The approval request whose approval created the grant. */
+    requestId: text('request_id')
+      .notNull()
+      .references(() => approvalRequests.id),
+    agentId: text('agent_id')
+      .notNull()
+      .references(() => agents.id),
+    sessionId: text('session_id').notNull(),
+    upstream: text('upstream').notNull(),
+    tool: text('tool').notNull(),
+    /** The tool definition the reviewer saw: a changed definition voids the grant. */
+    toolDefinitionHash: text('tool_definition_hash').notNull(),
+    createdBy: text('created_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+    revokedBy: text('revoked_by').references(() => users.id),
+  },
+  (t) => [index('grants_session_idx').on(t.sessionId, t.upstream, t.tool)],
 );
 
 export const approvalVotes = pgTable(

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { type RuleInput, ZRule } from '../policy/types';
 import { type Config, type ConfigInput, type UpstreamConfig, ZConfig } from './schema';
 
 export class ConfigError extends Error {}
@@ -16,12 +17,25 @@ export function demoUpstream(): UpstreamConfig {
   };
 }
 
+/**
+ * The demo's own policy, after any configured rules (so those win): risky demo tools are
+ * held with the console's options (edit, session grants) turned on to show them.
+ */
+export const demoRules: RuleInput[] = [
+  { id: 'demo-transfers', upstream: 'demo', tool: 'transfer_funds', action: 'require_approval', allowEdit: true, reason: 'Moving money needs a human' },
+  { id: 'demo-email', upstream: 'demo', tool: 'send_email', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30, reason: 'Email leaves the company' },
+  { id: 'demo-deletes', upstream: 'demo', tool: 'delete_records', action: 'require_approval', reason: 'Deleting records cannot be undone' },
+];
+
 /** Validate a config object; adds the demo upstream unless disabled or overridden. */
 export function parseConfig(input: ConfigInput | unknown, source = 'config'): Config {
   const result = ZConfig.safeParse(input ?? {});
   if (!result.success) throw new ConfigError(`${source} is invalid:\n${z.prettifyError(result.error)}`);
   const config = result.data;
-  if (config.demo && !config.upstreams.demo) config.upstreams = { demo: demoUpstream(), ...config.upstreams };
+  if (config.demo && !config.upstreams.demo) {
+    config.upstreams = { demo: demoUpstream(), ...config.upstreams };
+    config.rules = [...config.rules, ...demoRules.map((rule) => ZRule.parse(rule))];
+  }
   return config;
 }
 

@@ -30,13 +30,18 @@ export const ZConfig = z
   .object({
     /** Public base URL of the console, used in messages that tell agents where a call awaits review. */
     publicUrl: z.url().optional(),
-    upstreams: z.record(ZUpstreamName, ZUpstream).default({}),
+    // names are checked below: a record key's own error would not say what a name may be
+    upstreams: z.record(z.string(), ZUpstream).default({}),
     rules: z.array(ZRule).default([]),
     /** Serve the built-in `demo` upstream (default true). */
     demo: z.boolean().default(true),
   })
   .strict()
   .superRefine((config, ctx) => {
+    for (const name of Object.keys(config.upstreams)) {
+      const result = ZUpstreamName.safeParse(name);
+      if (!result.success) ctx.addIssue({ code: 'custom', path: ['upstreams', name], message: result.error.issues[0].message });
+    }
     const ids = new Set<string>();
     for (const [index, rule] of config.rules.entries()) {
       if (ids.has(rule.id)) ctx.addIssue({ code: 'custom', path: ['rules', index, 'id'], message: `duplicate rule id "${rule.id}"` });

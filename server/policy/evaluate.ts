@@ -37,6 +37,8 @@ export function evaluate(rules: readonly Rule[], upstream: string, tool: ToolFac
       approvers: rule.approvers,
       quorum: rule.quorum,
       timeoutSeconds: rule.timeoutSeconds,
+      allowEdit: rule.allowEdit,
+      maxGrantMinutes: rule.maxGrantMinutes,
     };
   }
   if (tool.annotations?.readOnlyHint === true) {
@@ -47,6 +49,8 @@ export function evaluate(rules: readonly Rule[], upstream: string, tool: ToolFac
       approvers: ['approver'],
       quorum: 1,
       timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+      allowEdit: false,
+      maxGrantMinutes: 0,
     };
   }
   return {
@@ -56,5 +60,7 @@ export function evaluate(rules: readonly Rule[], upstream: string, tool: ToolFac
     approvers: ['approver'],
     quorum: 1,
     timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+    allowEdit: false,
+    maxGrantMinutes: 0,
   };
 }

@@ -27,6 +27,13 @@ export const ZRule = z
     approvers: z.array(z.enum(roles)).min(1).default(['approver']),
     /** How many distinct people must approve. */
     quorum: z.number().int().min(1).max(10).default(1),
+    /** Reviewers may edit the arguments before approving (the agent is told; both digests are audited). */
+    allowEdit: z.boolean().default(false),
+    /**
+     * Longest "approve and allow matching calls for this session" a reviewer may grant, in
+     * minutes; 0 (the default) offers no grant.
+     */
+    maxGrantMinutes: z.number().int().min(0).max(24 * 60).default(0),
     /** Maximum wait before the held call is denied as expired. */
     timeoutSeconds: z
       .number()
@@ -59,4 +66,6 @@ export type Verdict = {
   approvers: Rule['approvers'];
   quorum: number;
   timeoutSeconds: number;
+  allowEdit: boolean;
+  maxGrantMinutes: number;
 };

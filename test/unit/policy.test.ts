@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../server/config/load';
+import { evaluate } from '../../server/policy/evaluate';
+import { type RuleInput, type ToolFacts, ZRule } from '../../server/policy/types';
+
+const rules = (input: RuleInput[]) => input.map((rule) => ZRule.parse(rule));
+
+const policy = rules([
+  { id: 'fs-reads', upstream: 'filesystem', tool: 'read_*', action: 'allow' },
+  { id: 'no-deletes', tool: 'delete_*', action: 'deny', reason: 'never' },
+  { id: 'destructive', annotations: { destructiveHint: true }, action: 'require_approval', quorum: 2, approvers: ['admin'] },
+  { id: 'distrust-readonly', upstream: 'untrusted-*', annotations: { readOnlyHint: true }, action: 'require_approval', timeoutSeconds: 60 },
+  { id: 'github-prs', upstream: 'github', tool: 'create_pull_request', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30 },
+]);
+
+const tool = (name: string, annotations?: ToolFacts['annotations']): ToolFacts => ({ name, annotations });
+
+describe('policy evaluation: ordered rules, first match wins', () => {
+  it.each([
+    // upstream, tool, expected action, expected rule
+    ['filesystem', tool('read_file'), 'allow', 'fs-reads'],
+    ['filesystem', tool('read_file', { destructiveHint: true }), 'allow', 'fs-reads'],
+    ['other', tool('read_file'), 'require_approval', 'default:approval'],
+    ['other', tool('read_file', { readOnlyHint: true }), 'allow', 'default:read-only'],
+    ['filesystem', tool('delete_tree', { readOnlyHint: true }), 'deny', 'no-deletes'],
+    ['any', tool('wipe', { destructiveHint: true }), 'require_approval', 'destructive'],
+    ['any', tool('wipe', { destructiveHint: false }), 'require_approval', 'default:approval'],
+    ['untrusted-web', tool('fetch', { readOnlyHint: true }), 'require_approval', 'distrust-readonly'],
+    ['trusted-web', tool('fetch', { readOnlyHint: true }), 'allow', 'default:read-only'],
+    ['github', tool('create_pull_request', { openWorldHint: true }), 'require_approval', 'github-prs'],
+    ['github', tool('create_pull_request_review'), 'require_approval', 'default:approval'],
+    // annotations are hints: a missing or null annotation is not read-only
+    ['x', tool('thing'), 'require_approval', 'default:approval'],
+    ['x', tool('thing', null), 'require_approval', 'default:approval'],
+    ['x', tool('thing', { readOnlyHint: false }), 'require_approval', 'default:approval'],
+  ] as const)('%s / %o → %s (%s)', (upstream, facts, action, ruleId) => {
+    const verdict = evaluate(policy, upstream, facts);
+    expect(verdict.action).toBe(action);
+    expect(verdict.ruleId).toBe(ruleId);
+  });
+
+  it('carries the matched rule’s approvers, quorum, timeout, edit and grant options', () => {
+    expect(evaluate(policy, 'x', tool('wipe', { destructiveHint: true }))).toMatchObject({ approvers: ['admin'], quorum: 2, timeoutSeconds: 600 });
+    expect(evaluate(policy, 'untrusted-a', tool('f', { readOnlyHint: true }))).toMatchObject({ timeoutSeconds: 60, quorum: 1 });
+    expect(evaluate(policy, 'github', tool('create_pull_request'))).toMatchObject({ allowEdit: true, maxGrantMinutes: 30 });
+  });
+
+  it('defaults fail closed: no rule and no read-only hint means approval, with a 10 minute timeout', () => {
+    expect(evaluate([], 'u', tool('anything'))).toMatchObject({ action: 'require_approval', timeoutSeconds: 600, quorum: 1, allowEdit: false, maxGrantMinutes: 0 });
+  });
+
+  it('glob matching is exact on names, not substrings', () => {
+    const only = rules([{ id: 'send', tool: 'send', action: 'deny' }]);
+    expect(evaluate(only, 'u', tool('send')).action).toBe('deny');
+    expect(evaluate(only, 'u', tool('send_email')).action).toBe('require_approval');
+  });
+});
+
+describe('rule and config validation', () => {
+  it.each([
+    [{ id: 'r', action: 'maybe' }, 'action'],
+    [{ id: '', action: 'allow' }, 'id'],
+    [{ id: 'r', action: 'allow', quorum: 0 }, 'quorum'],
+    [{ id: 'r', action: 'allow', approvers: ['root'] }, 'approvers'],
+    [{ id: 'r', action: 'allow', annotations: { readOnly: true } }, 'annotations'],
+    [{ id: 'r', action: 'allow', unknown: 1 }, 'unknown'],
+    [{ id: 'r', action: 'allow', timeoutSeconds: 0 }, 'timeoutSeconds'],
+  ])('refuses %o', (input, field) => {
+    const result = ZRule.safeParse(input);
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toContain(field);
+  });
+
+  it('refuses duplicate rule ids and bad upstream declarations with a readable message', () => {
+    expect(() => parseConfig({ rules: [{ id: 'a', action: 'allow' }, { id: 'a', action: 'deny' }] })).toThrow(/duplicate rule id "a"/);
+    expect(() => parseConfig({ upstreams: { 'bad name!': { transport: 'stdio', command: 'x' } } })).toThrow(/upstream names/);
+    expect(() => parseConfig({ upstreams: { web: { transport: 'http', url: 'ftp://x' } } })).toThrow(/invalid/);
+  });
+
+  it('adds the demo upstream and its rules after the configured ones', () => {
+    const config = parseConfig({ rules: [{ id: 'mine', upstream: 'demo', tool: 'send_email', action: 'deny' }] });
+    expect(config.upstreams.demo).toBeDefined();
+    expect(evaluate(config.rules, 'demo', tool('send_email')).ruleId).toBe('mine');
+    expect(evaluate(config.rules, 'demo', tool('transfer_funds')).ruleId).toBe('demo-transfers');
+    expect(parseConfig({ demo: false }).upstreams.demo).toBeUndefined();
+  });
+});
