@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { asc, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { agents, users } from '../../db/schema';
+import { type AuditActor, appendAudit } from '../audit/append';
+import { ZUpstreamName } from '../config/schema';
+import { hashToken, newToken } from '../lib/digest';
+import { AirlockError } from '../lib/errors';
+import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
+import { parseInput, ZActor, ZEmail, ZLabel } from './validation';
+
+/** An agent as the rest of the app sees it: never its token hash. */
+export type Agent = Omit<typeof agents.$inferSelect, 'tokenHash'>;
+
+/** An agent with its owner's email, for listings. */
+export type AgentListing = Agent & { ownerEmail: string };
+
+const agentColumns = {
+  id: agents.id,
+  name: agents.name,
+  ownerId: agents.ownerId,
+  upstreams: agents.upstreams,
+  createdAt: agents.createdAt,
+  revokedAt: agents.revokedAt,
+};
+
+const AGENT_TOKEN_PREFIX = 'alk_agent_';
+
+export const ZCreateAgent = z.object({
+  name: ZLabel,
+  ownerEmail: ZEmail,
+  /** Upstreams the agent may reach; empty means all of them. */
+  upstreams: z.array(ZUpstreamName).max(100).default([]),
+  actor: ZActor.optional(),
+});
+export type CreateAgentOptions = z.input<typeof ZCreateAgent> & { actor?: AuditActor };
+
+/**
+ * Register an agent and mint its bearer token. The token is returned once and only its
+ * SHA-256 is stored; audited `agent.created`. The owner cannot approve the agent's calls (invariant 4).
+ */
+export async function createAgent(db: DatabaseOrExecutor, options: CreateAgentOptions): Promise<{ agent: Agent; token: string }> {
+  const input = parseInput(ZCreateAgent, options);
+  const token = newToken('agent');
+  const upstreams = [...new Set(input.upstreams)].sort();
+  return inTransaction(db, async (tx) => {
+    const [owner] = await tx.select().from(users).where(eq(users.email, input.ownerEmail));
+    if (!owner) throw new AirlockError('not_found', `no user with email ${input.ownerEmail} (the agent's owner must be a user)`);
+    if (owner.disabled) throw new AirlockError('bad_request', `user ${owner.email} is disabled`);
+    const [agent] = await tx
+      .insert(agents)
+      .values({ id: randomUUID(), name: input.name, ownerId: owner.id, tokenHash: hashToken(token), upstreams })
+      .onConflictDoNothing({ target: agents.name })
+      .returning(agentColumns);
+    if (!agent) throw new AirlockError('conflict', `an agent named ${input.name} already exists`);
+    await appendAudit(tx, {
+      type: 'agent.created',
+      actor: input.actor ?? { type: 'system' },
+      payload: { agentId: agent.id, name: agent.name, ownerId: owner.id, ownerEmail: owner.email, upstreams },
+    });
+    return { agent, token };
+  });
+}
+
+const ZRevokeAgent = z
+  .object({ agentId: z.string().min(1).optional(), name: ZLabel.optional(), actor: ZActor.optional() })
+  .refine((v) => (v.agentId === undefined) !== (v.name === undefined), { message: 'give exactly one of agentId or name' });
+export type RevokeAgentOptions = ({ agentId: string } | { name: string }) & { actor?: AuditActor };
+
+/** Revoke an agent's token for good, audited `agent.revoked`; its next request is refused. */
+export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOptions): Promise<Agent> {
+  const input = parseInput(ZRevokeAgent, options);
+  return inTransaction(db, async (tx) => {
+    const where = input.agentId !== undefined ? eq(agents.id, input.agentId) : eq(agents.name, input.name ?? '');
+    const [row] = await tx.select(agentColumns).from(agents).where(where).for('update');
+    if (!row) throw new AirlockError('not_found', `no agent ${input.agentId ?? input.name}`);
+    if (row.revokedAt) throw new AirlockError('conflict', `agent ${row.name} is already revoked`);
+    const [agent] = await tx.update(agents).set({ revokedAt: new Date() }).where(eq(agents.id, row.id)).returning(agentColumns);
+    await appendAudit(tx, {
+      type: 'agent.revoked',
+      actor: input.actor ?? { type: 'system' },
+      payload: { agentId: row.id, name: row.name },
+    });
+    return agent;
+  });
+}
+
+/** Every agent with its owner's email, by name (revoked ones included, marked by `revokedAt`). */
+export async function listAgents(db: DatabaseOrExecutor): Promise<AgentListing[]> {
+  return executor(db)
+    .select({ ...agentColumns, ownerEmail: users.email })
+    .from(agents)
+    .innerJoin(users, eq(users.id, agents.ownerId))
+    .orderBy(asc(agents.name));
+}
+
+export type AuthenticateAgentOptions = { token: string | null | undefined; upstream: string };
+
+/**
+ * The agent a bearer token belongs to, if it may reach `upstream`. On the path of every
+ * MCP request: one lookup by the unique token hash, no transaction. Throws `unauthorized`
+ * for a missing, unknown or revoked token and `forbidden` for an upstream outside the agent's list.
+ */
+export async function authenticateAgent(db: DatabaseOrExecutor, { token, upstream }: AuthenticateAgentOptions): Promise<Agent> {
+  if (typeof token !== 'string' || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 200)
+    throw new AirlockError('unauthorized', 'missing or malformed agent token');
+  const [agent] = await executor(db).select(agentColumns).from(agents).where(eq(agents.tokenHash, hashToken(token))).limit(1);
+  // one message for unknown and revoked: the response does not tell which tokens once existed
+  if (!agent || agent.revokedAt) throw new AirlockError('unauthorized', 'unknown or revoked agent token');
+  if (agent.upstreams.length > 0 && !agent.upstreams.includes(upstream))
+    throw new AirlockError('forbidden', `agent ${agent.name} may not use upstream ${upstream}`);
+  return agent;
+}

@@ -1,0 +1,321 @@
+import { createWriteStream, readFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Command, Option } from 'commander';
+import { type Database, DataDirLockedError, openDatabase } from '../../db/client';
+import { roles } from '../../db/schema';
+import type { AuditActor } from '../audit/append';
+import { exportAudit } from '../audit/search';
+import { verifyAudit } from '../audit/verify';
+import { createAgent, listAgents, revokeAgent } from '../auth/agents';
+import { createApiToken } from '../auth/api-tokens';
+import { createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../auth/users';
+import { parseInput, ZEmail, ZRole } from '../auth/validation';
+import { isAirlockError } from '../lib/errors';
+import { connect } from './connect';
+import { CliError, EXIT_DATABASE_LOCKED, EXIT_FAILURE } from './errors';
+import { readNewPassword } from './prompt';
+
+/** Who the audit log names for changes made from the command line. */
+export const CLI_ACTOR: AuditActor = { type: 'system', id: 'cli' };
+
+const out = (line = '') => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Open the configured database for one command. PostgreSQL can be shared with a running
+ * server; the embedded PGlite database cannot, so its lock refuses with exit code 2.
+ */
+async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+  let db: Database;
+  try {
+    db = await openDatabase({ url: process.env.DATABASE_URL || undefined, dataDir: process.env.AIRLOCK_DATA_DIR || undefined });
+  } catch (error) {
+    if (error instanceof DataDirLockedError)
+      throw new CliError(
+        EXIT_DATABASE_LOCKED,
+        // the error names the directory and the holder's pid; the advice is the CLI's own
+        `${error.message.split(';')[0]}: stop the server first, or set DATABASE_URL to a PostgreSQL database the server and the CLI can share`,
+      );
+    throw new CliError(EXIT_FAILURE, `cannot open the database: ${describe(error)}`);
+  }
+  try {
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** Turn a command's outcome into an exit code and a one-line message; stack traces only for bugs. */
+function report(error: unknown): number {
+  if (error instanceof CliError) {
+    err(`airlock: ${error.message}`);
+    return error.exitCode;
+  }
+  if (isAirlockError(error)) {
+    err(`airlock: ${error.message}`);
+    return EXIT_FAILURE;
+  }
+  err(`airlock: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  return EXIT_FAILURE;
+}
+
+function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined | void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      process.exitCode = (await fn(...args)) ?? 0;
+    } catch (error) {
+      process.exitCode = report(error);
+    }
+  };
+}
+
+/** Validate an option before anything slow (a password prompt, opening the database). */
+function option<T>(name: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new CliError(EXIT_FAILURE, `invalid ${name}: ${describe(error)}`);
+  }
+}
+const email = (value: string, name = '--email') => option(name, () => parseInput(ZEmail, value));
+const role = (value: string) => option('--role', () => parseInput(ZRole, value));
+
+function table(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  for (const row of [header, ...rows]) out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The `airlock` command line. */
+export function buildProgram(): Command {
+  const program = new Command('airlock')
+    .description("Airlock: a human approval gateway for AI agents' MCP tool calls")
+    .version(version())
+    .showHelpAfterError()
+    .addHelpText(
+      'after',
+      '\nDatabase: DATABASE_URL (PostgreSQL) when set, otherwise the embedded database in AIRLOCK_DATA_DIR (default .airlock).',
+    );
+  const roleOption = () => new Option('--role <role>', 'admin, approver or auditor').choices(roles).makeOptionMandatory();
+
+  const user = program.command('user').description('people who review, approve and audit calls');
+  user
+    .command('add')
+    .description('add a user; the password is read from stdin (a piped line, or a hidden prompt)')
+    .requiredOption('--email <email>', 'sign-in email')
+    .addOption(roleOption())
+    .option('--name <name>', 'display name')
+    .option('--no-password', 'no password: the user signs in through single sign-on only')
+    .action(
+      action(async (opts: { email: string; role: string; name?: string; password: boolean }) => {
+        const input = { email: email(opts.email), role: role(opts.role), name: opts.name };
+        const password = opts.password ? await readNewPassword() : undefined;
+        const created = await withDatabase((db) => createUser(db, { ...input, password, actor: CLI_ACTOR }));
+        out(`created user ${created.email} (${created.role})`);
+      }),
+    );
+  user
+    .command('list')
+    .description('list users')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { json?: boolean }) => {
+        const users = await withDatabase((db) => listUsers(db));
+        if (opts.json) return void out(JSON.stringify(users, null, 2));
+        table(
+          ['EMAIL', 'ROLE', 'STATUS', 'NAME'],
+          users.map((u) => [u.email, u.role, u.disabled ? 'disabled' : 'active', u.name ?? '']),
+        );
+      }),
+    );
+  user
+    .command('set-role')
+    .description("change a user's role")
+    .requiredOption('--email <email>', 'the user')
+    .addOption(roleOption())
+    .action(
+      action(async (opts: { email: string; role: string }) => {
+        const input = { email: email(opts.email), role: role(opts.role) };
+        const changed = await withDatabase((db) => setUserRole(db, { ...input, actor: CLI_ACTOR }));
+        out(`${changed.email} is now ${changed.role}`);
+      }),
+    );
+  for (const [name, disabled] of [
+    ['disable', true],
+    ['enable', false],
+  ] as const) {
+    user
+      .command(name)
+      .description(disabled ? 'stop a user from signing in (sessions and API tokens stop working)' : 're-enable a disabled user')
+      .requiredOption('--email <email>', 'the user')
+      .action(
+        action(async (opts: { email: string }) => {
+          const target = email(opts.email);
+          const changed = await withDatabase((db) => setUserDisabled(db, { email: target, disabled, actor: CLI_ACTOR }));
+          out(`${changed.email} is ${changed.disabled ? 'disabled' : 'enabled'}`);
+        }),
+      );
+  }
+  user
+    .command('reset-password')
+    .description("set a user's password, read from stdin like `user add`")
+    .requiredOption('--email <email>', 'the user')
+    .action(
+      action(async (opts: { email: string }) => {
+        const target = email(opts.email);
+        const password = await readNewPassword();
+        await withDatabase((db) => resetPassword(db, { email: target, password, actor: CLI_ACTOR }));
+        out(`password of ${target} changed`);
+      }),
+    );
+
+  const agent = program.command('agent').description('MCP clients allowed to call tools through Airlock');
+  agent
+    .command('add')
+    .description('register an agent and print its token (shown once, on the last line)')
+    .requiredOption('--name <name>', 'agent name')
+    .requiredOption('--owner <email>', 'the responsible user (who may then not approve its calls)')
+    .option('--upstream <name>', 'an upstream it may use (repeatable; default all)', collect, [] as string[])
+    .action(
+      action(async (opts: { name: string; owner: string; upstream: string[] }) => {
+        const ownerEmail = email(opts.owner, '--owner');
+        const { agent: created, token } = await withDatabase((db) =>
+          createAgent(db, { name: opts.name, ownerEmail, upstreams: opts.upstream, actor: CLI_ACTOR }),
+        );
+        out(`created agent ${created.name} (owner ${ownerEmail}, upstreams: ${created.upstreams.join(', ') || 'all'})`);
+        out('Its token is shown once; the agent sends it as "Authorization: Bearer <token>":');
+        out(token);
+      }),
+    );
+  agent
+    .command('list')
+    .description('list agents')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { json?: boolean }) => {
+        const agents = await withDatabase((db) => listAgents(db));
+        if (opts.json) return void out(JSON.stringify(agents, null, 2));
+        table(
+          ['NAME', 'OWNER', 'UPSTREAMS', 'STATUS', 'CREATED'],
+          agents.map((a) => [
+            a.name,
+            a.ownerEmail,
+            a.upstreams.join(',') || '*',
+            a.revokedAt ? 'revoked' : 'active',
+            a.createdAt.toISOString(),
+          ]),
+        );
+      }),
+    );
+  agent
+    .command('revoke')
+    .description("revoke an agent's token for good")
+    .requiredOption('--name <name>', 'agent name')
+    .action(
+      action(async (opts: { name: string }) => {
+        const revoked = await withDatabase((db) => revokeAgent(db, { name: opts.name, actor: CLI_ACTOR }));
+        out(`revoked agent ${revoked.name}`);
+      }),
+    );
+
+  const token = program.command('token').description("personal API tokens (scripts acting as a user, with the user's role)");
+  token
+    .command('add')
+    .description('create a personal API token and print it (shown once, on the last line)')
+    .requiredOption('--user <email>', 'the user the token acts as')
+    .option('--name <name>', 'a label for the token', 'cli')
+    .action(
+      action(async (opts: { user: string; name: string }) => {
+        const userEmail = email(opts.user, '--user');
+        const { token: secret, apiToken } = await withDatabase((db) =>
+          createApiToken(db, { userEmail, name: opts.name, actor: CLI_ACTOR }),
+        );
+        out(`created API token ${apiToken.name} for ${userEmail}`);
+        out('It is shown once; send it as "Authorization: Bearer <token>":');
+        out(secret);
+      }),
+    );
+
+  const audit = program.command('audit').description('the hash-chained audit log');
+  audit
+    .command('verify')
+    .description('check the whole chain; exit 1 naming the first bad row')
+    .action(
+      action(async () => {
+        const result = await withDatabase((db) => verifyAudit(db.orm));
+        if (!result.ok) {
+          err(`audit chain BROKEN at seq ${result.seq}: ${result.reason} (${result.count} events verified before it)`);
+          return EXIT_FAILURE;
+        }
+        // keep the head hash: a later run showing fewer events or another head means rows were cut off the end
+        out(`audit chain intact: ${result.count} events, head ${result.lastHash}`);
+      }),
+    );
+  audit
+    .command('export')
+    .description('write the log as JSON lines (verifiable offline), to stdout or a file')
+    .option('--out <file>', 'write to this file (created with mode 0600) instead of stdout')
+    .action(
+      action(async (opts: { out?: string }) => {
+        let count = 0;
+        await withDatabase(async (db) => {
+          const lines = Readable.from(
+            (async function* () {
+              for await (const line of exportAudit(db.orm)) {
+                count += 1;
+                yield line;
+              }
+            })(),
+          );
+          if (opts.out) return pipeline(lines, createWriteStream(opts.out, { mode: 0o600 }));
+          // a reader that stops early (`| head`) is not an error
+          await pipeline(lines, process.stdout, { end: false }).catch((error: NodeJS.ErrnoException) => {
+            if (error.code !== 'EPIPE') throw error;
+          });
+        });
+        if (opts.out) err(`exported ${count} audit events to ${opts.out}`);
+      }),
+    );
+
+  program
+    .command('connect')
+    .description('bridge a stdio-only MCP host to the Airlock gateway (stdout carries only JSON-RPC)')
+    .argument('<upstream>', 'the upstream to reach, as in /mcp/<upstream>')
+    .option('--url <url>', 'Airlock base URL (or AIRLOCK_URL)', process.env.AIRLOCK_URL)
+    .option('--token <token>', 'agent token (or AIRLOCK_TOKEN, which keeps it out of `ps`)')
+    .action(
+      action(async (upstream: string, opts: { url?: string; token?: string }) => {
+        const input = { upstream, url: opts.url ?? '', token: opts.token ?? process.env.AIRLOCK_TOKEN ?? '' };
+        let bridge: ReturnType<typeof connect>;
+        try {
+          bridge = connect(input);
+        } catch (error) {
+          const issues = (error as { issues?: { message: string }[] }).issues;
+          throw new CliError(EXIT_FAILURE, issues ? issues.map((i) => i.message).join('; ') : describe(error));
+        }
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void bridge.stop());
+        return bridge.done;
+      }),
+    );
+
+  return program;
+}
+
+/** Run the CLI; resolves when the command is done, with `process.exitCode` set. */
+export async function main(argv: string[] = process.argv): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}

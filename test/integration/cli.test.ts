@@ -1,0 +1,368 @@
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type Database, openDatabase, query, sql } from '../../db/client';
+import { searchAudit, verifyAuditExport } from '../../server/audit';
+import { authenticateAgent, authenticateApiToken, authenticatePassword } from '../../server/auth';
+import { backends, createTestDatabaseUrl } from '../helpers/db';
+
+const BIN = resolve(import.meta.dirname, '../../bin/airlock.mjs');
+
+type Run = { code: number | null; stdout: string; stderr: string };
+
+/** Where the CLI under test keeps its data, and a way for the test to look inside between runs. */
+type Target = {
+  env: Record<string, string>;
+  /** On PGlite the database is opened only between CLI runs: one process at a time. */
+  withDb<T>(fn: (db: Database) => Promise<T>): Promise<T>;
+  dataDir?: string;
+  cleanup(): Promise<void>;
+};
+
+async function pgliteTarget(): Promise<Target> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'airlock-cli-'));
+  return {
+    env: { AIRLOCK_DATA_DIR: dataDir },
+    dataDir,
+    async withDb(fn) {
+      const db = await openDatabase({ dataDir });
+      try {
+        return await fn(db);
+      } finally {
+        await db.close();
+      }
+    },
+    async cleanup() {
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function postgresTarget(): Promise<Target> {
+  const { url, drop } = await createTestDatabaseUrl();
+  let db: Database | undefined;
+  return {
+    env: { DATABASE_URL: url },
+    async withDb(fn) {
+      db ??= await openDatabase({ url });
+      return fn(db);
+    },
+    async cleanup() {
+      await db?.close();
+      await drop();
+    },
+  };
+}
+
+function cli(target: Target, args: string[], input?: string): Promise<Run> {
+  const { DATABASE_URL: _url, AIRLOCK_DATA_DIR: _dir, ...env } = process.env;
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...target.env }, stdio: 'pipe' });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  child.stdin.end(input);
+  return new Promise((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const lastLine = (text: string) => text.trimEnd().split('\n').at(-1) ?? '';
+
+describe.each(backends())('airlock CLI on %s', (backend) => {
+  let target: Target;
+  beforeAll(async () => {
+    target = backend === 'pglite' ? await pgliteTarget() : await postgresTarget();
+  });
+  afterAll(() => target?.cleanup());
+
+  const counts = () =>
+    target.withDb(async (db) => {
+      const [row] = await query(
+        db.orm,
+        sql`select (select count(*)::int from users) as users, (select count(*)::int from agents) as agents,
+                   (select count(*)::int from audit_events) as events`,
+      );
+      return row;
+    });
+
+  it('adds a user with the password piped on stdin, audited as the CLI', async () => {
+    const run = await cli(target, ['user', 'add', '--email', 'Owner@Example.com', '--role', 'admin', '--name', 'Owner'], 'owner password\n');
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain('owner@example.com');
+    await target.withDb(async (db) => {
+      expect(await authenticatePassword(db, { email: 'owner@example.com', password: 'owner password' })).toMatchObject({ role: 'admin' });
+      const [created] = (await searchAudit(db.orm, { type: 'user.created' })).events;
+      expect(created).toMatchObject({ actorType: 'system', actorId: 'cli', payload: { email: 'owner@example.com' } });
+    });
+    const list = await cli(target, ['user', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(/owner@example\.com\s+admin\s+active\s+Owner/);
+  });
+
+  it('prints the agent token once, as the last line, and the token authenticates', async () => {
+    const run = await cli(target, ['agent', 'add', '--name', 'bot', '--owner', 'owner@example.com', '--upstream', 'alpha']);
+    expect(run.code).toBe(0);
+    const token = lastLine(run.stdout);
+    expect(token).toMatch(/^alk_agent_[\w-]+$/);
+    await target.withDb(async (db) => {
+      await expect(authenticateAgent(db, { token, upstream: 'alpha' })).resolves.toMatchObject({ name: 'bot' });
+      await expect(authenticateAgent(db, { token, upstream: 'beta' })).rejects.toMatchObject({ code: 'forbidden' });
+    });
+    const list = await cli(target, ['agent', 'list']);
+    expect(list.stdout).toMatch(/bot\s+owner@example\.com\s+alpha\s+active/);
+    expect(list.stdout).not.toContain(token);
+  });
+
+  it('prints a personal API token as the last line, and it authenticates as the user', async () => {
+    const run = await cli(target, ['token', 'add', '--user', 'owner@example.com', '--name', 'ci']);
+    expect(run.code).toBe(0);
+    const token = lastLine(run.stdout);
+    expect(token).toMatch(/^alk_user_[\w-]+$/);
+    await target.withDb(async (db) => {
+      await expect(authenticateApiToken(db, token)).resolves.toMatchObject({ email: 'owner@example.com' });
+    });
+  });
+
+  it('revokes an agent, and its token stops working', async () => {
+    const added = await cli(target, ['agent', 'add', '--name', 'short-lived', '--owner', 'owner@example.com']);
+    const token = lastLine(added.stdout);
+    expect((await cli(target, ['agent', 'revoke', '--name', 'short-lived'])).code).toBe(0);
+    await target.withDb(async (db) => {
+      await expect(authenticateAgent(db, { token, upstream: 'alpha' })).rejects.toMatchObject({ code: 'unauthorized' });
+    });
+  });
+
+  it.each([
+    ['a bad email', ['user', 'add', '--email', 'not-an-email', '--role', 'approver'], 'a password\n', /invalid --email/],
+    ['an unknown role', ['user', 'add', '--email', 'r@example.com', '--role', 'root'], 'a password\n', /Allowed choices are admin, approver, auditor/],
+    ['a missing password', ['user', 'add', '--email', 'p@example.com', '--role', 'approver'], '', /no password on stdin/],
+    ['a short password', ['user', 'add', '--email', 'p@example.com', '--role', 'approver'], 'short\n', /at least 8 characters/],
+    ['a taken email', ['user', 'add', '--email', 'owner@example.com', '--role', 'auditor'], 'a password\n', /already exists/],
+    ['an unknown owner', ['agent', 'add', '--name', 'orphan', '--owner', 'ghost@example.com'], undefined, /no user with email/],
+    ['a bad agent name', ['agent', 'add', '--name', 'bad name', '--owner', 'owner@example.com'], undefined, /names are 1-64/],
+    ['an unknown agent', ['agent', 'revoke', '--name', 'nobody'], undefined, /no agent nobody/],
+  ])('refuses %s with a clear message, changing nothing', async (_label, args, input, message) => {
+    const before = await counts();
+    const run = await cli(target, args, input);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/unexpected error|at .*\.ts:\d+/);
+    expect(await counts()).toEqual(before);
+  });
+
+  describe('audit', () => {
+    beforeAll(async () => {
+      // enough rows that a tampered one sits in the middle of the chain
+      await cli(target, ['user', 'add', '--email', 'second@example.com', '--role', 'auditor', '--no-password']);
+    });
+
+    it('verify exits 0 with the count and the head hash on an intact chain', async () => {
+      const run = await cli(target, ['audit', 'verify']);
+      expect(run.code).toBe(0);
+      const events = await counts();
+      expect(run.stdout.trim()).toMatch(new RegExp(`^audit chain intact: ${events.events} events, head [0-9a-f]{64}$`));
+    });
+
+    it('export writes JSON lines that verify offline', async () => {
+      const file = join(tmpdir(), `airlock-export-${process.pid}-${backend}.jsonl`);
+      try {
+        const run = await cli(target, ['audit', 'export', '--out', file]);
+        expect(run.code).toBe(0);
+        expect(statSync(file).mode & 0o777).toBe(0o600);
+        const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+        expect(lines.length).toBe((await counts()).events);
+        const result = await verifyAuditExport(createInterface({ input: createReadStream(file) }));
+        expect(result).toMatchObject({ ok: true, count: lines.length });
+        const toStdout = await cli(target, ['audit', 'export']);
+        expect(toStdout.stdout.trimEnd().split('\n')).toEqual(lines);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    });
+
+    /** Edit the log behind the triggers' back (as a superuser could), run `audit verify`, then put it back. */
+    async function verifyAfterTampering(...statements: ReturnType<typeof sql>[]): Promise<Run> {
+      await target.withDb((db) =>
+        db.orm.transaction(async (tx) => {
+          await tx.execute(sql`create table audit_backup as select * from audit_events`);
+          await tx.execute(sql`alter table audit_events disable trigger user`);
+          for (const statement of statements) await tx.execute(statement);
+          await tx.execute(sql`alter table audit_events enable trigger user`);
+        }),
+      );
+      try {
+        return await cli(target, ['audit', 'verify']);
+      } finally {
+        await target.withDb((db) =>
+          db.orm.transaction(async (tx) => {
+            await tx.execute(sql`alter table audit_events disable trigger user`);
+            await tx.execute(sql`delete from audit_events`);
+            await tx.execute(sql`insert into audit_events select * from audit_backup`);
+            await tx.execute(sql`alter table audit_events enable trigger user`);
+            await tx.execute(sql`drop table audit_backup`);
+          }),
+        );
+        expect((await cli(target, ['audit', 'verify'])).code).toBe(0);
+      }
+    }
+
+    it('verify exits 1 naming an edited row', async () => {
+      const run = await verifyAfterTampering(sql`update audit_events set payload = '{"email":"mallory@example.com"}' where seq = 2`);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/BROKEN at seq 2: .*hash does not match its content/);
+      expect(run.stdout).toBe('');
+    });
+
+    it('verify exits 1 naming a deleted row', async () => {
+      const run = await verifyAfterTampering(sql`delete from audit_events where seq = 2`);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/BROKEN at seq 2: row 2 missing/);
+    });
+
+    it('verify exits 1 naming the first of two swapped rows', async () => {
+      const run = await verifyAfterTampering(
+        sql`update audit_events set seq = -1 where seq = 2`,
+        sql`update audit_events set seq = 2 where seq = 3`,
+        sql`update audit_events set seq = 3 where seq = -1`,
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/BROKEN at seq 2: .*prev_hash does not match row 1/);
+    });
+  });
+
+  it.runIf(backend === 'pglite')('refuses with exit 2 while another process holds the embedded database', async () => {
+    const lock = join(target.dataDir ?? '', 'airlock.pid');
+    // this test process is alive, so its pid marks the data dir as in use (as a running server would)
+    writeFileSync(lock, String(process.pid));
+    try {
+      const run = await cli(target, ['user', 'list']);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/in use by process \d+: stop the server first, or set DATABASE_URL/);
+      expect(run.stdout).toBe('');
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  });
+});
+
+/** A stand-in for the gateway's /mcp/<upstream> endpoint: one MCP session, bearer token checked. */
+async function fakeGateway(token: string) {
+  const requests: { method?: string; protocolVersion?: string }[] = [];
+  const mcp = new McpServer({ name: 'fake-gateway', version: '1.0.0' });
+  mcp.registerTool('echo', { description: 'echo the text', inputSchema: { text: z.string() } }, async ({ text }) => ({
+    content: [{ type: 'text', text }],
+  }));
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => randomUUID() });
+  await mcp.connect(transport);
+  const server = createServer((req, res) => {
+    requests.push({ method: req.method, protocolVersion: req.headers['mcp-protocol-version'] as string | undefined });
+    if (req.url !== '/mcp/demo') return void res.writeHead(404).end();
+    if (req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end();
+    void transport.handleRequest(req, res);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    async close() {
+      await mcp.close();
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+    },
+  };
+}
+
+/** `airlock connect` as a stdio host would run it; every stdout line must be a JSON-RPC message. */
+function bridge(url: string, token: string) {
+  const child = spawn(process.execPath, [BIN, 'connect', 'demo', '--url', url], {
+    env: { ...process.env, AIRLOCK_TOKEN: token },
+    stdio: 'pipe',
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const received: Record<string, unknown>[] = [];
+  const waiting: ((message: Record<string, unknown>) => void)[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    const message = JSON.parse(line) as Record<string, unknown>;
+    expect(message.jsonrpc).toBe('2.0');
+    const waiter = waiting.shift();
+    if (waiter) waiter(message);
+    else received.push(message);
+  });
+  const exited = new Promise<number | null>((done) => child.on('close', done));
+  return {
+    send: (message: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...message })}\n`),
+    next: () => {
+      const queued = received.shift();
+      return queued ? Promise.resolve(queued) : new Promise<Record<string, unknown>>((done) => waiting.push(done));
+    },
+    end: () => child.stdin.end(),
+    exited,
+    stderr: () => stderr,
+  };
+}
+
+describe('airlock connect', () => {
+  const initialize = {
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'stdio-host', version: '1.0.0' } },
+  };
+
+  it('relays JSON-RPC both ways between stdio and the gateway, and exits 0 when stdin closes', async () => {
+    const gateway = await fakeGateway('alk_agent_good');
+    try {
+      const host = bridge(gateway.url, 'alk_agent_good');
+      host.send(initialize);
+      expect(await host.next()).toMatchObject({ id: 1, result: { protocolVersion: '2025-06-18', serverInfo: { name: 'fake-gateway' } } });
+      host.send({ method: 'notifications/initialized' });
+      host.send({ id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'through the airlock' } } });
+      expect(await host.next()).toMatchObject({ id: 2, result: { content: [{ type: 'text', text: 'through the airlock' }] } });
+      host.send({ id: 3, method: 'tools/call', params: { name: 'nope', arguments: {} } });
+      expect(await host.next()).toMatchObject({ id: 3 });
+      host.end();
+      expect(await host.exited).toBe(0);
+      // after initialize, every request names the negotiated protocol version; the session is closed on exit
+      const posts = gateway.requests.filter((r) => r.method === 'POST');
+      expect(posts.slice(1).every((r) => r.protocolVersion === '2025-06-18')).toBe(true);
+      expect(gateway.requests.some((r) => r.method === 'DELETE')).toBe(true);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('exits 1 with a clear message when the gateway refuses the token', async () => {
+    const gateway = await fakeGateway('alk_agent_good');
+    try {
+      const host = bridge(gateway.url, 'alk_agent_revoked');
+      host.send(initialize);
+      expect(await host.exited).toBe(1);
+      expect(host.stderr()).toMatch(/refused the agent token \(401\)/);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('refuses to start without a token', async () => {
+    const host = bridge('http://127.0.0.1:9', '');
+    expect(await host.exited).toBe(1);
+    expect(host.stderr()).toMatch(/agent token is required/);
+  });
+});
