@@ -100,6 +100,9 @@ export const approvalRequests = pgTable(
     /** Snapshot of the rule that held the call: id, reason, approver roles, quorum, timeout. */
     rule: jsonText('rule').notNull(),
     approverRoles: text('approver_roles').array().notNull(),
+    /** Assessed when the call is held (server/lib/inspect.ts), so the queue can sort and filter by it. */
+    riskLevel: text('risk_level', { enum: ['high', 'medium', 'low'] }).notNull().default('low'),
+    riskFlags: text('risk_flags').array().notNull().default(sql`'{}'::text[]`),
     requiredApprovals: integer('required_approvals').notNull(),
     createdAt: createdAt(),
     expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }).notNull(),

@@ -4,6 +4,7 @@ import type { Database, Executor } from '../../db/client';
 import { approvalRequests, users } from '../../db/schema';
 import { appendAudit, type AuditActor } from '../audit/append';
 import { digest } from '../lib/digest';
+import { assessRisk, type ToolAnnotations } from '../lib/inspect';
 import { AirlockError } from '../lib/errors';
 import type { Verdict } from '../policy/types';
 import { APPROVALS_CHANNEL, type ApprovalRequest, type Outcome } from './types';
@@ -27,6 +28,8 @@ export type CreateRequestOptions = {
 /** Persist a held call as a pending approval request, audited in the same transaction. */
 export async function createRequest(database: Database, options: CreateRequestOptions): Promise<ApprovalRequest> {
   const now = new Date();
+  const definition = (options.toolDefinition ?? {}) as { description?: string; annotations?: ToolAnnotations };
+  const risk = assessRisk({ annotations: definition.annotations, description: definition.description, arguments: options.arguments ?? {} });
   const row = {
     id: randomUUID(),
     status: 'pending' as const,
@@ -48,6 +51,8 @@ export async function createRequest(database: Database, options: CreateRequestOp
     },
     approverRoles: [...options.verdict.approvers],
     requiredApprovals: options.verdict.quorum,
+    riskLevel: risk.level,
+    riskFlags: risk.flags,
     createdAt: now,
     expiresAt: new Date(now.getTime() + options.verdict.timeoutSeconds * 1000),
     holder: options.holder,
@@ -66,6 +71,7 @@ export async function createRequest(database: Database, options: CreateRequestOp
         toolDefinitionHash: row.toolDefinitionHash,
         rule: row.rule,
         quorum: row.requiredApprovals,
+        risk,
         expiresAt: row.expiresAt.toISOString(),
       },
     });
