@@ -3,7 +3,6 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
-    globalSetup: ['test/setup/build-console.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

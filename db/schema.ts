@@ -188,6 +188,8 @@ export const auditEvents = pgTable(
     actorType: text('actor_type', { enum: ['user', 'agent', 'system'] }).notNull(),
     actorId: text('actor_id'),
     requestId: text('request_id'),
+    /** The MCP session of a tool call event, for the session timeline a reviewer sees. */
+    sessionId: text('session_id'),
     payload: jsonText('payload').notNull(),
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
@@ -196,5 +198,6 @@ export const auditEvents = pgTable(
     uniqueIndex('audit_events_id_idx').on(t.id),
     index('audit_events_type_idx').on(t.type, t.seq),
     index('audit_events_request_idx').on(t.requestId),
+    index('audit_events_session_idx').on(t.sessionId, t.seq),
   ],
 );

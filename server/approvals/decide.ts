@@ -4,7 +4,10 @@ import { agents, approvalRequests, approvalVotes, users } from '../../db/schema'
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { notifyChange } from './lifecycle';
-import type { ApprovalRequest, DecisionInput, Reviewer } from './types';
+import { digest } from '../lib/digest';
+import { checkArguments } from './schema-check';
+import { createGrant } from './grants';
+import type { ApprovalRequest, DecisionInput, Reviewer, RuleSnapshot } from './types';
 
 export type DecideOptions = DecisionInput & { requestId: string; user: Reviewer };
 
@@ -16,7 +19,8 @@ export type DecideResult = { request: ApprovalRequest; approvals: number; final:
  * the transaction, so concurrent decisions serialize and exactly one outcome wins (invariant 3).
  * The reviewer's role and status are read here, not from the session (invariant 4).
  */
-export async function decide(database: Database, { requestId, user, decision, reason }: DecideOptions): Promise<DecideResult> {
+export async function decide(database: Database, options: DecideOptions): Promise<DecideResult> {
+  const { requestId, user, decision, reason, arguments: edited, grantMinutes } = options;
   return database.orm.transaction(async (tx) => {
     const [reviewer] = await tx.select().from(users).where(eq(users.id, user.id));
     if (!reviewer || reviewer.disabled) throw new AirlockError('forbidden', 'your account is disabled');
@@ -38,6 +42,25 @@ export async function decide(database: Database, { requestId, user, decision, re
       if (agent?.ownerId === reviewer.id) throw new AirlockError('forbidden', "you own this agent, so you cannot approve its calls");
     }
 
+    const rule = request.rule as RuleSnapshot;
+    const editedDigest = edited === undefined ? null : digest(edited);
+    const isEdit = editedDigest !== null && editedDigest !== request.argumentsDigest;
+    if (isEdit) {
+      if (!rule.allowEdit) throw new AirlockError('forbidden', `rule ${rule.id} does not allow editing the arguments`);
+      // with several approvers each must approve the same call: an edit would change it under them
+      if (request.requiredApprovals > 1) throw new AirlockError('bad_request', 'arguments can be edited only on requests that need one approval');
+      const violations = checkArguments((request.toolDefinition as { inputSchema?: unknown }).inputSchema, edited);
+      if (violations.length > 0) {
+        throw new AirlockError('bad_request', `the edited arguments do not match the tool's input schema: ${violations.map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`, { violations });
+      }
+    }
+    if (grantMinutes !== undefined) {
+      const max = rule.maxGrantMinutes ?? 0;
+      if (max === 0) throw new AirlockError('forbidden', `rule ${rule.id} does not allow session grants`);
+      if (grantMinutes > max) throw new AirlockError('bad_request', `rule ${rule.id} allows grants of at most ${max} minutes`);
+      if (request.requiredApprovals > 1) throw new AirlockError('bad_request', 'session grants are available only on requests that need one approval');
+    }
+
     const inserted = await tx
       .insert(approvalVotes)
       .values({ requestId, userId: reviewer.id, decision, reason: reason || null })
@@ -48,7 +71,7 @@ export async function decide(database: Database, { requestId, user, decision, re
       type: 'approval.vote',
       actor: { type: 'user', id: reviewer.id },
       requestId,
-      payload: { decision, reason: reason ?? null, role: reviewer.role },
+      payload: { decision, reason: reason ?? null, role: reviewer.role, edited: isEdit, grantMinutes: grantMinutes ?? null },
     });
 
     const [{ approvals }] = await tx
@@ -68,8 +91,9 @@ export async function decide(database: Database, { requestId, user, decision, re
         decidedAt: new Date(),
         decidedBy: reviewer.id,
         reason: reason || null,
-        approvedArguments: status === 'approved' ? request.arguments : null,
-        approvedArgumentsDigest: status === 'approved' ? request.argumentsDigest : null,
+        // invariant 2: the gateway runs exactly these, re-checked against this digest
+        approvedArguments: status === 'approved' ? (isEdit ? edited : request.arguments) : null,
+        approvedArgumentsDigest: status === 'approved' ? (isEdit ? editedDigest : request.argumentsDigest) : null,
       })
       .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending')))
       .returning();
@@ -78,8 +102,18 @@ export async function decide(database: Database, { requestId, user, decision, re
       type: 'approval.decided',
       actor: { type: 'user', id: reviewer.id },
       requestId,
-      payload: { status, reason: reason ?? null, approvals, quorum: request.requiredApprovals, argumentsDigest: updated.approvedArgumentsDigest },
+      payload: {
+        status,
+        reason: reason ?? null,
+        approvals,
+        quorum: request.requiredApprovals,
+        originalArgumentsDigest: request.argumentsDigest,
+        argumentsDigest: updated.approvedArgumentsDigest,
+        edited: isEdit,
+        ...(isEdit ? { editedArguments: edited } : {}),
+      },
     });
+    if (status === 'approved' && grantMinutes !== undefined) await createGrant(tx, { request, userId: reviewer.id, minutes: grantMinutes });
     await notifyChange(tx, requestId, status);
     return { request: updated, approvals, final: true };
   });

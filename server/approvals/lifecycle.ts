@@ -63,6 +63,7 @@ export async function createRequest(database: Database, options: CreateRequestOp
       type: 'approval.requested',
       actor: { type: 'agent', id: options.agentId },
       requestId: row.id,
+      sessionId: row.sessionId,
       payload: {
         sessionId: row.sessionId,
         upstream: row.upstream,

@@ -1,7 +1,7 @@
-import { and, asc, desc, eq, lt } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, lte } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
-import { agents, approvalRequests, approvalStatuses, approvalVotes, users } from '../../db/schema';
+import { agents, approvalRequests, approvalStatuses, approvalVotes, auditEvents, users } from '../../db/schema';
 import { AirlockError } from '../lib/errors';
 
 export const ZListQuery = z
@@ -57,7 +57,18 @@ export async function listRequests(db: Executor, query: ListQuery) {
 /** One request with what a reviewer needs: the agent and owner, votes, and the session's earlier calls. */
 export async function getRequestDetail(db: Executor, id: string) {
   const [row] = await db
-    .select({ ...listColumns, toolDefinition: approvalRequests.toolDefinition, toolDefinitionHash: approvalRequests.toolDefinitionHash, decidedBy: approvalRequests.decidedBy, approvedArgumentsDigest: approvalRequests.approvedArgumentsDigest, ownerEmail: users.email })
+    .select({
+      ...listColumns,
+      toolDefinition: approvalRequests.toolDefinition,
+      toolDefinitionHash: approvalRequests.toolDefinitionHash,
+      riskLevel: approvalRequests.riskLevel,
+      riskFlags: approvalRequests.riskFlags,
+      decidedBy: approvalRequests.decidedBy,
+      approvedArguments: approvalRequests.approvedArguments,
+      approvedArgumentsDigest: approvalRequests.approvedArgumentsDigest,
+      executedAt: approvalRequests.executedAt,
+      ownerEmail: users.email,
+    })
     .from(approvalRequests)
     .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
     .innerJoin(users, eq(users.id, agents.ownerId))
@@ -69,13 +80,50 @@ export async function getRequestDetail(db: Executor, id: string) {
     .innerJoin(users, eq(users.id, approvalVotes.userId))
     .where(eq(approvalVotes.requestId, id))
     .orderBy(asc(approvalVotes.createdAt));
-  const session = await db
-    .select({ id: approvalRequests.id, tool: approvalRequests.tool, status: approvalRequests.status, createdAt: approvalRequests.createdAt })
-    .from(approvalRequests)
-    .where(and(eq(approvalRequests.sessionId, row.sessionId), lt(approvalRequests.createdAt, row.createdAt)))
-    .orderBy(desc(approvalRequests.createdAt))
-    .limit(50);
+  const session = await sessionTimeline(db, { sessionId: row.sessionId, until: row.createdAt, excludeRequestId: id });
   const { ownerEmail, ...request } = row;
-  return { ...request, agent: { ...row.agent, ownerEmail }, votes, approvals: votes.filter((v) => v.decision === 'approve').length, session };
+  const decidedByEmail = row.decidedBy ? (votes.find((v) => v.userId === row.decidedBy)?.email ?? null) : null;
+  return { ...request, decidedByEmail, agent: { ...row.agent, ownerEmail }, votes, approvals: votes.filter((v) => v.decision === 'approve').length, session };
 }
 
+export type RequestDetail = Awaited<ReturnType<typeof getRequestDetail>>;
+
+const TIMELINE_TYPES = ['tool.allowed', 'tool.denied', 'tool.unknown', 'tool.refused', 'approval.requested'];
+
+export type TimelineEntry = { seq: number; at: Date; tool: string; outcome: string; requestId: string | null };
+
+/**
+ * The calls an MCP session made before a request, newest first, with their outcomes:
+ * allowed and denied calls come from the audit log, held ones with their request's status.
+ */
+export async function sessionTimeline(
+  db: Executor,
+  { sessionId, until, excludeRequestId, limit = 50 }: { sessionId: string; until: Date; excludeRequestId?: string; limit?: number },
+): Promise<TimelineEntry[]> {
+  const rows = await db
+    .select({ seq: auditEvents.seq, at: auditEvents.at, type: auditEvents.type, payload: auditEvents.payload, requestId: auditEvents.requestId, status: approvalRequests.status })
+    .from(auditEvents)
+    .leftJoin(approvalRequests, eq(approvalRequests.id, auditEvents.requestId))
+    .where(and(eq(auditEvents.sessionId, sessionId), inArray(auditEvents.type, TIMELINE_TYPES), lte(auditEvents.at, until)))
+    .orderBy(desc(auditEvents.seq))
+    .limit(limit + 1);
+  return rows
+    .filter((r) => r.requestId !== excludeRequestId || r.type !== 'approval.requested')
+    .slice(0, limit)
+    .map((r) => {
+      const payload = (r.payload ?? {}) as { tool?: string; rule?: string; grantId?: string };
+      const outcome =
+        r.type === 'approval.requested'
+          ? `held → ${r.status ?? 'unknown'}`
+          : r.type === 'tool.allowed'
+            ? payload.grantId
+              ? 'allowed by a session grant'
+              : `allowed (${payload.rule ?? 'rule'})`
+            : r.type === 'tool.denied'
+              ? `denied by policy (${payload.rule ?? 'rule'})`
+              : r.type === 'tool.unknown'
+                ? 'unknown tool'
+                : 'refused';
+      return { seq: r.seq, at: r.at, tool: payload.tool ?? '?', outcome, requestId: r.requestId };
+    });
+}

@@ -9,9 +9,17 @@ export type Reviewer = { id: string; email?: string; role?: Role };
 export const ZDecision = z
   .object({
     decision: z.enum(['approve', 'deny']),
+    /** Sent back to the agent on deny; recorded either way. */
     reason: z.string().trim().max(2000).optional(),
+    /** Approve these arguments instead of the agent's (where the rule allows editing). */
+    arguments: z.record(z.string(), z.unknown()).optional(),
+    /** Also allow matching calls in this MCP session for this many minutes (where the rule allows grants). */
+    grantMinutes: z.number().int().min(1).max(24 * 60).optional(),
   })
-  .strict();
+  .strict()
+  .refine((d) => d.decision === 'approve' || (d.arguments === undefined && d.grantMinutes === undefined), {
+    message: 'edited arguments and grants go with an approval only',
+  });
 export type DecisionInput = z.infer<typeof ZDecision>;
 
 /** Terminal outcome delivered to the process holding the call. */
@@ -19,6 +27,9 @@ export type Outcome = Pick<
   ApprovalRequest,
   'id' | 'status' | 'reason' | 'decidedBy' | 'approvedArguments' | 'approvedArgumentsDigest' | 'argumentsDigest'
 > & { decidedByEmail?: string | null };
+
+/** The rule snapshot stored with each request. */
+export type RuleSnapshot = { id: string; reason?: string; timeoutSeconds?: number; allowEdit?: boolean; maxGrantMinutes?: number };
 
 /** NOTIFY channel carrying `{ id, status }` whenever a request is created or changes. */
 export const APPROVALS_CHANNEL = 'airlock_approvals';

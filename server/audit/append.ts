@@ -11,6 +11,8 @@ export type AuditInput = {
   type: string;
   actor: AuditActor;
   requestId?: string | null;
+  /** The MCP session of a tool call event (kept in its own indexed column). */
+  sessionId?: string | null;
   payload: Record<string, unknown>;
 };
 
@@ -30,6 +32,8 @@ export function auditContent(row: Omit<AuditEvent, 'hash'>): string {
     actorType: row.actorType,
     actorId: row.actorId ?? null,
     requestId: row.requestId ?? null,
+    // absent (not null) when there is none, so rows without a session hash as they always did
+    sessionId: row.sessionId ?? undefined,
     payload: row.payload,
     prevHash: row.prevHash,
   });
@@ -65,6 +69,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
       actorType: input.actor.type,
       actorId: input.actor.id ?? null,
       requestId: input.requestId ?? null,
+      sessionId: input.sessionId ?? null,
       // normalise through JSON so the hash covers exactly what is stored and read back
       payload: JSON.parse(JSON.stringify(input.payload)) as unknown,
       prevHash,

@@ -16,6 +16,8 @@ export type GatewayContext = {
   publicUrl: string;
   /** Identifies this process among instances sharing one PostgreSQL. */
   instanceId: string;
+  /** Record the full tool list an upstream served (a snapshot for the console; changes audited). */
+  recordTools: (upstream: string, tools: unknown[]) => void;
   /** Interval of `notifications/progress` while a call is held (ms). */
   progressIntervalMs: number;
 };

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../../db/client';
-import { approvalRequests } from '../../db/schema';
+import { approvalRequests, upstreams } from '../../db/schema';
+import { appendAudit } from '../audit/append';
+import { digest } from '../lib/digest';
 import { closeRequest, expireOverdue } from '../approvals/lifecycle';
 import { AuditWriter } from '../audit/writer';
 import { authenticateAgent } from '../auth/agents';
@@ -64,6 +66,7 @@ export class Gateway {
       publicUrl: options.publicUrl.replace(/\/$/, ''),
       instanceId: options.instanceId,
       progressIntervalMs: this.options.progressIntervalMs,
+      recordTools: (upstream, tools) => void this.recordTools(upstream, tools),
     };
   }
 
@@ -99,6 +102,31 @@ export class Gateway {
     }
     // requests held by a process that died are expired by whoever sweeps first
     await expireOverdue(this.context.database).catch((error) => log.warn('gateway: expiry sweep failed', { error: String(error) }));
+  }
+
+  private readonly toolHashes = new Map<string, string>();
+
+  /** Keep the upstream's latest tool list in the database; a change of list is an audit event. */
+  private async recordTools(upstream: string, tools: unknown[]): Promise<void> {
+    const hash = digest(tools);
+    if (this.toolHashes.get(upstream) === hash) return;
+    this.toolHashes.set(upstream, hash);
+    try {
+      await this.context.database.orm.transaction(async (tx) => {
+        const [row] = await tx.select({ toolsHash: upstreams.toolsHash }).from(upstreams).where(eq(upstreams.name, upstream)).for('update');
+        if (!row || row.toolsHash === hash) return;
+        await tx.update(upstreams).set({ tools, toolsHash: hash, toolsListedAt: new Date() }).where(eq(upstreams.name, upstream));
+        const names = (list: unknown) => (Array.isArray(list) ? list.map((t) => (t as { name?: string }).name) : []);
+        await appendAudit(tx, {
+          type: row.toolsHash ? 'upstream.tools_changed' : 'upstream.tools_listed',
+          actor: { type: 'system', id: 'gateway' },
+          payload: { upstream, toolsHash: hash, previousHash: row.toolsHash, tools: names(tools) },
+        });
+      });
+    } catch (error) {
+      this.toolHashes.delete(upstream);
+      log.warn('gateway: could not record the tool list', { upstream, error: String(error) });
+    }
   }
 
   /** Handle a request under /mcp/. */

@@ -7,6 +7,7 @@ import type { AuditInput } from '../audit/append';
 import type { UpstreamConfig } from '../config/schema';
 import { digest } from '../lib/digest';
 import { log } from '../lib/log';
+import { findGrant } from '../approvals/grants';
 import { evaluate } from '../policy/evaluate';
 import type { AgentIdentity, GatewayContext } from './context';
 import { holdCall } from './hold';
@@ -30,6 +31,8 @@ import { upstreamTransport } from './upstream';
 type InFlight = {
   method: string;
   progressToken?: string | number;
+  /** A list request for a page after the first. */
+  paged?: boolean;
   /** For tools/call: what to audit when the result comes back. */
   call?: { tool: string; approvalId?: string; edited?: boolean };
 };
@@ -73,7 +76,10 @@ export class GatewaySession {
   constructor(private readonly options: SessionOptions) {
     this.agent = options.agent;
     this.upstreamName = options.upstreamName;
-    this.tools = new ToolCatalog((method, params) => this.requestUpstream(method, params));
+    this.tools = new ToolCatalog(
+      (method, params) => this.requestUpstream(method, params),
+      (tools) => this.context.recordTools(this.upstreamName, tools),
+    );
     this.downstream = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sessionId) => options.onInitialized(sessionId, this),
@@ -121,7 +127,8 @@ export class GatewaySession {
 
   /** Forward a downstream request upstream, remembering it until its response returns. */
   async forward(request: JSONRPCRequest, call?: InFlight['call']): Promise<void> {
-    this.inflight.set(request.id, { method: request.method, progressToken: progressToken(request), call });
+    const paged = (request.params as { cursor?: unknown } | undefined)?.cursor !== undefined;
+    this.inflight.set(request.id, { method: request.method, progressToken: progressToken(request), paged, call });
     try {
       await this.sendUpstream(request);
     } catch (error) {
@@ -171,7 +178,7 @@ export class GatewaySession {
       const entry = this.inflight.get(id);
       this.inflight.delete(id);
       if (entry?.method === 'initialize' && isResult(message)) this.initialized(message.result);
-      if (entry?.method === 'tools/list' && isResult(message)) message.result = this.filterToolList(message.result);
+      if (entry?.method === 'tools/list' && isResult(message)) message.result = this.filterToolList(message.result, entry.paged ?? false);
       if (entry?.call) return this.relayCallResult(message, entry.call);
       return this.reply(message);
     }
@@ -204,6 +211,7 @@ export class GatewaySession {
       await this.context.audit.record({
         type: 'tool.result',
         actor: { type: 'agent', id: this.agent.id },
+        sessionId: this.sessionId,
         requestId: call.approvalId ?? null,
         payload: {
           sessionId: this.sessionId,
@@ -227,10 +235,12 @@ export class GatewaySession {
   }
 
   /** Drop tools a rule denies: a denied tool is hidden as well as refused. */
-  private filterToolList(result: Record<string, unknown>): Record<string, unknown> {
+  private filterToolList(result: Record<string, unknown>, paged: boolean): Record<string, unknown> {
     const tools = result.tools;
     if (!Array.isArray(tools)) return result;
     this.tools.remember(tools as Tool[]);
+    // a single unpaginated page is the whole list: keep it as the upstream's snapshot
+    if (!paged && result.nextCursor === undefined) this.context.recordTools(this.upstreamName, tools);
     const rules = this.context.rules();
     const visible = tools.filter((tool: Tool) => evaluate(rules, this.upstreamName, tool).action !== 'deny');
     return visible.length === tools.length ? result : { ...result, tools: visible };
@@ -283,24 +293,47 @@ export class GatewaySession {
       tool = await this.tools.find(name);
     } catch (error) {
       // invariant 1: without the tool's definition there is no verdict, so no call
-      await this.auditOrLog({ type: 'tool.refused', actor, payload: { ...base, reason: 'tool list unavailable' } });
+      await this.auditOrLog({ type: 'tool.refused', actor, sessionId: this.sessionId, payload: { ...base, reason: 'tool list unavailable' } });
       return this.reply(refusal(request.id, `Airlock could not read the tool list of ${this.upstreamName} (${(error as Error).message}); the call was not executed.`));
     }
     if (!tool) {
-      await this.auditOrLog({ type: 'tool.unknown', actor, payload: base });
+      await this.auditOrLog({ type: 'tool.unknown', actor, sessionId: this.sessionId, payload: base });
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `Unknown tool: ${name}`));
     }
 
     const verdict = evaluate(this.context.rules(), this.upstreamName, tool);
     if (verdict.action === 'deny') {
-      await this.auditOrLog({ type: 'tool.denied', actor, payload: { ...base, rule: verdict.ruleId, reason: verdict.reason } });
+      await this.auditOrLog({ type: 'tool.denied', actor, sessionId: this.sessionId, payload: { ...base, rule: verdict.ruleId, reason: verdict.reason } });
       return this.reply(refusal(request.id, `Denied by policy (rule ${verdict.ruleId}): ${verdict.reason}. Do not retry this call.`, { status: 'denied', rule: verdict.ruleId }));
     }
     if (verdict.action === 'allow') {
       try {
-        await this.context.audit.record({ type: 'tool.allowed', actor, payload: { ...base, arguments: args, rule: verdict.ruleId } });
+        await this.context.audit.record({ type: 'tool.allowed', actor, sessionId: this.sessionId, payload: { ...base, arguments: args, rule: verdict.ruleId } });
       } catch (error) {
         log.error('gateway: audit unavailable; allowed call refused', { error: String(error) });
+        return this.reply(refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'));
+      }
+      return this.forward(request, { tool: name });
+    }
+    // a reviewer's session grant lets matching calls through without a new hold
+    let grantId: string | null = null;
+    try {
+      const grant = await findGrant(this.context.database.orm, {
+        agentId: this.agent.id,
+        sessionId: this.sessionId ?? '',
+        upstream: this.upstreamName,
+        tool: name,
+        toolDefinitionHash: digest(tool),
+      });
+      grantId = grant?.id ?? null;
+    } catch (error) {
+      log.warn('gateway: grant lookup failed; holding the call', { error: String(error) });
+    }
+    if (grantId) {
+      try {
+        await this.context.audit.record({ type: 'tool.allowed', actor, sessionId: this.sessionId, requestId: null, payload: { ...base, arguments: args, rule: verdict.ruleId, grantId } });
+      } catch (error) {
+        log.error('gateway: audit unavailable; granted call refused', { error: String(error) });
         return this.reply(refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'));
       }
       return this.forward(request, { tool: name });

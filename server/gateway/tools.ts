@@ -17,7 +17,10 @@ export class ToolCatalog {
   private complete = false;
   private refreshing?: Promise<void>;
 
-  constructor(private readonly request: Request) {}
+  constructor(
+    private readonly request: Request,
+    private readonly onListed: (tools: Tool[]) => void = () => {},
+  ) {}
 
   /** Record definitions seen in any tools/list response passing through. */
   remember(tools: Tool[]): void {
@@ -61,5 +64,6 @@ export class ToolCatalog {
     }
     this.tools = next;
     this.complete = true;
+    this.onListed([...next.values()]);
   }
 }

@@ -11,6 +11,7 @@ import { createUser } from '../../server/auth/users';
 import { parseConfig } from '../../server/config/load';
 import type { ConfigInput } from '../../server/config/schema';
 import { type Airlock, type StartOptions, startAirlock } from '../../server/index';
+import { ensureConsoleBuild } from './console-build';
 import { type Backend, openTestDatabase, type TestDatabase } from './db';
 
 export const root = resolve(import.meta.dirname, '../..');
@@ -48,6 +49,7 @@ export async function startTestAirlock(
   config: ConfigInput = {},
   options: Omit<StartOptions, 'config' | 'database'> = {},
 ): Promise<TestAirlock> {
+  if (options.console) ensureConsoleBuild();
   const dir = mkdtempSync(join(tmpdir(), 'airlock-test-'));
   const logFile = join(dir, 'executions.jsonl');
   const t = await openTestDatabase(backend);

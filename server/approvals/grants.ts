@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import type { Database, Executor } from '../../db/client';
+import { agents, grants, users } from '../../db/schema';
+import { appendAudit } from '../audit/append';
+import { AirlockError } from '../lib/errors';
+import { notifyChange } from './lifecycle';
+import type { ApprovalRequest } from './types';
+
+export type Grant = typeof grants.$inferSelect;
+
+/**
+ * "Approve and allow matching calls for this session for N minutes": created in the
+ * deciding transaction, audited with it. Matching = same MCP session, upstream and tool,
+ * with the tool definition the reviewer saw.
+ */
+export async function createGrant(tx: Executor, { request, userId, minutes }: { request: ApprovalRequest; userId: string; minutes: number }): Promise<Grant> {
+  const now = new Date();
+  const [grant] = await tx
+    .insert(grants)
+    .values({
+      id: randomUUID(),
+      requestId: request.id,
+      agentId: request.agentId,
+      sessionId: request.sessionId,
+      upstream: request.upstream,
+      tool: request.tool,
+      toolDefinitionHash: request.toolDefinitionHash,
+      createdBy: userId,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + minutes * 60_000),
+    })
+    .returning();
+  await appendAudit(tx, {
+    type: 'grant.created',
+    actor: { type: 'user', id: userId },
+    requestId: request.id,
+    payload: { grantId: grant.id, sessionId: grant.sessionId, upstream: grant.upstream, tool: grant.tool, minutes, expiresAt: grant.expiresAt.toISOString() },
+  });
+  return grant;
+}
+
+/** The live grant covering a call, if any (the gateway asks before holding). */
+export async function findGrant(
+  db: Executor,
+  { agentId, sessionId, upstream, tool, toolDefinitionHash }: { agentId: string; sessionId: string; upstream: string; tool: string; toolDefinitionHash: string },
+): Promise<Grant | null> {
+  const [grant] = await db
+    .select()
+    .from(grants)
+    .where(
+      and(
+        eq(grants.sessionId, sessionId),
+        eq(grants.upstream, upstream),
+        eq(grants.tool, tool),
+        eq(grants.agentId, agentId),
+        eq(grants.toolDefinitionHash, toolDefinitionHash),
+        isNull(grants.revokedAt),
+        gt(grants.expiresAt, new Date()),
+      ),
+    )
+    .limit(1);
+  return grant ?? null;
+}
+
+/** Grants still in force, newest first, for the queue page. */
+export async function listActiveGrants(db: Executor) {
+  return db
+    .select({
+      id: grants.id,
+      requestId: grants.requestId,
+      sessionId: grants.sessionId,
+      upstream: grants.upstream,
+      tool: grants.tool,
+      agent: agents.name,
+      createdBy: users.email,
+      createdAt: grants.createdAt,
+      expiresAt: grants.expiresAt,
+    })
+    .from(grants)
+    .innerJoin(agents, eq(agents.id, grants.agentId))
+    .innerJoin(users, eq(users.id, grants.createdBy))
+    .where(and(isNull(grants.revokedAt), gt(grants.expiresAt, new Date())))
+    .orderBy(desc(grants.createdAt))
+    .limit(200);
+}
+
+/** Revoke a grant at once; audited. Approvers and admins may revoke any grant. */
+export async function revokeGrant(database: Database, { grantId, userId }: { grantId: string; userId: string }): Promise<Grant> {
+  return database.orm.transaction(async (tx) => {
+    const [revoked] = await tx
+      .update(grants)
+      .set({ revokedAt: new Date(), revokedBy: userId })
+      .where(and(eq(grants.id, grantId), isNull(grants.revokedAt)))
+      .returning();
+    if (!revoked) {
+      const [existing] = await tx.select({ id: grants.id }).from(grants).where(eq(grants.id, grantId));
+      throw existing ? new AirlockError('conflict', 'this grant is already revoked') : new AirlockError('not_found', `grant ${grantId} not found`);
+    }
+    await appendAudit(tx, { type: 'grant.revoked', actor: { type: 'user', id: userId }, requestId: revoked.requestId, payload: { grantId } });
+    // consoles showing the grant refresh on the request's change event
+    await notifyChange(tx, revoked.requestId, 'grant');
+    return revoked;
+  });
+}
