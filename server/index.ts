@@ -8,9 +8,11 @@ import { type Bootstrap, bootstrap } from './bootstrap';
 import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { syncPolicy, syncUpstreams } from './config/sync';
+import { authSecret } from './auth/next-auth';
 import { Gateway } from './gateway/gateway';
 import { isAirlockError } from './lib/errors';
 import { log } from './lib/log';
+import { type Realtime, startRealtime } from './realtime/index';
 import { clearRuntime, setRuntime } from './runtime';
 
 export type StartOptions = {
@@ -57,6 +59,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   let ready = false;
   let requestHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
   let gateway: Gateway | undefined;
+  let realtime: Realtime | undefined;
 
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
@@ -85,9 +88,12 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   const publicUrl = (options.publicUrl ?? process.env.AIRLOCK_PUBLIC_URL ?? config.publicUrl ?? `http://localhost:${actualPort}`).replace(/\/$/, '');
 
   const closeAll = async () => {
-    await new Promise<void>((r) => server.close(() => r()));
-    server.closeAllConnections();
+    // stop accepting, end held calls and sockets, then drop the connections left (SSE, websockets)
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    await realtime?.close();
     await gateway?.close();
+    server.closeAllConnections();
+    await closed;
     clearRuntime(instanceId);
     if (ownsDatabase) await database.close();
   };
@@ -109,7 +115,12 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       ...options.gateway,
     });
     await gateway.start();
-    setRuntime({ db: database, config, instanceId, publicUrl, services: { gateway } });
+    realtime = await startRealtime(server, {
+      database,
+      secret: () => authSecret(database),
+      origins: () => [new URL(publicUrl).origin],
+    });
+    setRuntime({ db: database, config, instanceId, publicUrl, services: { gateway, realtime } });
     if (options.console !== false) requestHandler = await startConsole(server, { dev: options.dev ?? process.env.AIRLOCK_DEV === '1', port: actualPort, host });
     ready = true;
     return { url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`, port: actualPort, database, gateway, instanceId, bootstrap: created, close: closeAll };

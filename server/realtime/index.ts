@@ -1,0 +1,127 @@
+import type { Server as HttpServer } from 'node:http';
+import { inArray } from 'drizzle-orm';
+import { Server, type Socket } from 'socket.io';
+import type { Database } from '../../db/client';
+import { users } from '../../db/schema';
+import { getQueueItem, type QueueItem } from '../approvals/queue';
+import { APPROVALS_CHANNEL } from '../approvals/types';
+import { can } from '../auth/permissions';
+import { authenticateRequest, type SessionUser } from '../auth/session';
+import { log } from '../lib/log';
+
+/** Server → console events. Hints only (invariant 6): consoles resync from the API on (re)connect. */
+export type ServerEvents = {
+  /** A request appeared or changed; `item` is null if it could not be read. */
+  approval: (event: { id: string; status: string; item: QueueItem | null }) => void;
+  /** Sent once the handshake is accepted. */
+  ready: (event: { user: Pick<SessionUser, 'email' | 'role'> }) => void;
+};
+export type ClientEvents = Record<string, never>;
+
+type Data = { user: SessionUser; checkedAt: number };
+type ConsoleSocket = Socket<ClientEvents, ServerEvents, Record<string, never>, Data>;
+
+const ROOM = 'approvals';
+
+export type RealtimeOptions = {
+  database: Database;
+  /** The next-auth secret, to read session cookies at the handshake. */
+  secret: () => string;
+  /** Allowed Origins of the console (same-origin in practice). */
+  origins: () => string[];
+  /** How often each socket's user is re-read; a disabled or demoted user is dropped (ms). */
+  recheckMs?: number;
+};
+
+/**
+ * socket.io on the Airlock HTTP server: sessions are authenticated at the handshake from the
+ * next-auth cookie (or a personal API token in `auth.token`), users are re-read every few
+ * seconds, and each process fans out the database's NOTIFY to its own sockets, so a change
+ * made on any instance reaches consoles connected to every instance.
+ */
+export async function startRealtime(server: HttpServer, options: RealtimeOptions) {
+  const io = new Server<ClientEvents, ServerEvents, Record<string, never>, Data>(server, {
+    path: '/socket.io',
+    serveClient: false,
+    // a cross-site page must not open a socket with the reviewer's cookie
+    allowRequest: (req, callback) => {
+      const origin = req.headers.origin;
+      callback(null, !origin || options.origins().includes(origin) || sameHost(origin, req.headers.host));
+    },
+  });
+
+  io.use(async (socket, next) => {
+    try {
+      const headers = new Headers();
+      const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      if (typeof token === 'string') headers.set('authorization', `Bearer ${token}`);
+      else if (socket.handshake.headers.cookie) headers.set('cookie', socket.handshake.headers.cookie);
+      const user = await authenticateRequest(options.database, new Request('http://console.local/socket.io', { headers }), options.secret());
+      if (!can(user.role, 'approvals.read')) return next(new Error('forbidden'));
+      socket.data = { user, checkedAt: Date.now() };
+      next();
+    } catch {
+      next(new Error('unauthorized'));
+    }
+  });
+
+  io.on('connection', (socket: ConsoleSocket) => {
+    void socket.join(ROOM);
+    socket.emit('ready', { user: { email: socket.data.user.email, role: socket.data.user.role } });
+  });
+
+  // invariant 4 and 7: roles and status are re-read; a demoted or disabled user loses the feed within seconds
+  const recheck = setInterval(() => void recheckUsers(io, options.database), options.recheckMs ?? 3000);
+  recheck.unref();
+
+  const unlisten = await options.database.listen(APPROVALS_CHANNEL, (payload) => {
+    void (async () => {
+      const { id, status } = JSON.parse(payload) as { id: string; status: string };
+      const item = await getQueueItem(options.database.orm, id).catch(() => null);
+      io.to(ROOM).emit('approval', { id, status, item });
+    })().catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
+  });
+
+  return {
+    io,
+    async close() {
+      clearInterval(recheck);
+      await unlisten();
+      io.disconnectSockets(true);
+      // the HTTP server is closed by its owner; only detach socket.io's engine here
+      io.engine.close();
+    },
+  };
+}
+
+export type Realtime = Awaited<ReturnType<typeof startRealtime>>;
+
+async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string, never>, Data>, database: Database): Promise<void> {
+  const sockets = await io.fetchSockets();
+  if (sockets.length === 0) return;
+  const ids = [...new Set(sockets.map((s) => s.data.user.id))];
+  let rows: { id: string; role: SessionUser['role']; disabled: boolean }[];
+  try {
+    rows = await database.orm.select({ id: users.id, role: users.role, disabled: users.disabled }).from(users).where(inArray(users.id, ids));
+  } catch {
+    return; // database unreachable: the next round retries
+  }
+  const current = new Map(rows.map((row) => [row.id, row]));
+  for (const socket of sockets) {
+    const row = current.get(socket.data.user.id);
+    if (!row || row.disabled || !can(row.role, 'approvals.read')) {
+      socket.disconnect(true);
+      continue;
+    }
+    socket.data.user = { ...socket.data.user, role: row.role };
+    socket.data.checkedAt = Date.now();
+  }
+}
+
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
