@@ -1,3 +1,0 @@
-export default function Home() {
-  return <main><h1>Airlock</h1></main>;
-}

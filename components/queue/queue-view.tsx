@@ -1,0 +1,271 @@
+'use client';
+
+import Link from 'next/link';
+import { useRouter } from 'next/navigation';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { RiskBadges } from '@/components/approvals/risk-badges';
+import { HelpDialog } from '@/components/keyboard/help-dialog';
+import { useShortcuts } from '@/components/keyboard/use-shortcuts';
+import { type ApprovalEvent, useApprovalFeed } from '@/components/realtime/feed';
+import type { QueueItem } from '@/server/approvals/queue';
+import { Countdown, formatAge, useNow } from './time';
+
+export type QueueFilters = { upstream?: string; agent?: string; tool?: string; risk?: 'high' | 'medium' | 'low'; q?: string; sort: 'age' | 'time-left' };
+export type Facets = { upstreams: string[]; agents: string[]; tools: string[] };
+
+type Props = {
+  initial: { items: QueueItem[]; total: number };
+  filters: QueueFilters;
+  facets: Facets;
+  canDecide: boolean;
+  userEmail: string;
+  empty: React.ReactNode;
+  grants: React.ReactNode;
+};
+
+const PAGE = 50;
+
+function matches(item: QueueItem, f: QueueFilters): boolean {
+  if (f.upstream && item.upstream !== f.upstream) return false;
+  if (f.agent && item.agent.name !== f.agent) return false;
+  if (f.tool && item.tool !== f.tool) return false;
+  if (f.risk && item.riskLevel !== f.risk) return false;
+  if (f.q) {
+    const q = f.q.toLowerCase();
+    if (![item.tool, item.upstream, item.agent.name, item.argumentsPreview].some((s) => s.toLowerCase().includes(q))) return false;
+  }
+  return true;
+}
+
+function order(items: QueueItem[], sort: QueueFilters['sort']): QueueItem[] {
+  const key = sort === 'time-left' ? (i: QueueItem) => i.expiresAt : (i: QueueItem) => i.createdAt;
+  return [...items].sort((a, b) => key(a).localeCompare(key(b)) || a.id.localeCompare(b.id));
+}
+
+function queryString(f: QueueFilters, extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries({ ...f, ...extra })) if (v && !(k === 'sort' && v === 'age')) params.set(k, String(v));
+  return params.toString();
+}
+
+/**
+ * The live queue: pending requests, updated from socket events (a new one appears, a decided
+ * one leaves) and reloaded from the API on every (re)connect (invariant 6).
+ */
+export function QueueView({ initial, filters, facets, canDecide, userEmail, empty, grants }: Props) {
+  const router = useRouter();
+  const now = useNow();
+  const [items, setItems] = useState(initial.items);
+  const [total, setTotal] = useState(initial.total);
+  const [selected, setSelected] = useState(0);
+  const [help, setHelp] = useState(false);
+  const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
+  const search = useRef<HTMLInputElement>(null);
+  const list = useRef<HTMLOListElement>(null);
+
+  useEffect(() => {
+    setItems(initial.items);
+    setTotal(initial.total);
+  }, [initial]);
+
+  const resync = useCallback(async () => {
+    const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, { cache: 'no-store' }).catch(() => null);
+    if (response?.status === 401) return window.location.assign('/signin?expired=1');
+    if (!response?.ok) return;
+    const page = (await response.json()) as { items: QueueItem[]; total: number };
+    setItems(page.items);
+    setTotal(page.total);
+  }, [filters]);
+
+  // the count comes from the database, coalesced: events only say something changed
+  const countTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const refreshTotal = useCallback(() => {
+    if (countTimer.current) return;
+    countTimer.current = setTimeout(async () => {
+      countTimer.current = null;
+      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(() => null);
+      if (response?.ok) setTotal(((await response.json()) as { total: number }).total);
+    }, 200);
+  }, [filters]);
+
+  const onEvent = useCallback(
+    (event: ApprovalEvent) => {
+      const item = event.item;
+      setItems((current) => {
+        const without = current.filter((i) => i.id !== event.id);
+        if (item && item.status === 'pending' && matches(item, filters)) {
+          return order([...without, item], filters.sort).slice(0, Math.max(PAGE, current.length));
+        }
+        return without;
+      });
+      refreshTotal();
+    },
+    [filters, refreshTotal],
+  );
+
+  const feed = useApprovalFeed({ onEvent, onResync: () => void resync() });
+
+  useEffect(() => {
+    document.title = total > 0 ? `(${total}) Queue · Airlock` : 'Queue · Airlock';
+  }, [total]);
+
+  useEffect(() => {
+    if (selected >= items.length) setSelected(Math.max(0, items.length - 1));
+  }, [items.length, selected]);
+
+  const current = items[selected];
+
+  function focusRow(index: number) {
+    setSelected(index);
+    const link = list.current?.querySelectorAll<HTMLAnchorElement>('a.queue-link')[index];
+    link?.focus();
+  }
+
+  async function approve(item: QueueItem) {
+    const response = await fetch(`/api/approvals/${item.id}/decision`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ decision: 'approve' }),
+    }).catch(() => null);
+    if (!response) return setNotice({ kind: 'error', text: 'Network error: nothing was decided.' });
+    if (response.ok) return setNotice({ kind: 'ok', text: `Approved ${item.tool} for ${item.agent.name}.` });
+    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
+    setNotice({ kind: 'error', text: body?.error?.message ?? `Could not approve (HTTP ${response.status}).` });
+  }
+
+  useShortcuts({
+    j: () => focusRow(Math.min(items.length - 1, selected + 1)),
+    k: () => focusRow(Math.max(0, selected - 1)),
+    o: () => current && router.push(`/approvals/${current.id}`),
+    a: () => current && canDecide && void approve(current),
+    d: () => current && canDecide && router.push(`/approvals/${current.id}?action=deny`),
+    e: () => current && canDecide && router.push(`/approvals/${current.id}?action=edit`),
+    '/': () => search.current?.focus(),
+    '?': () => setHelp(true),
+  });
+
+  const setFilter = (patch: Partial<QueueFilters>) => {
+    const next = { ...filters, ...patch };
+    router.replace(`/?${queryString(next)}`);
+  };
+
+  const filtered = useMemo(() => Boolean(filters.upstream || filters.agent || filters.tool || filters.risk || filters.q), [filters]);
+
+  return (
+    <div className="stack">
+      <div className="page-title">
+        <h1>
+          Queue <span className="visually-hidden">,</span>
+          <span className="badge" aria-label={`${total} pending`}>
+            {total}
+          </span>
+        </h1>
+        <span className={`live live-${feed}`} role="status">
+          {feed === 'live' ? 'Live' : feed === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
+        </span>
+        <button type="button" className="btn btn-small" onClick={() => setHelp(true)} aria-keyshortcuts="?">
+          Shortcuts
+        </button>
+      </div>
+
+      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <label className="visually-hidden" htmlFor="queue-search">
+          Search pending requests
+        </label>
+        <input
+          id="queue-search"
+          ref={search}
+          type="search"
+          placeholder="Search (press /)"
+          defaultValue={filters.q ?? ''}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') setFilter({ q: e.currentTarget.value.trim() || undefined });
+            if (e.key === 'Escape') e.currentTarget.blur();
+          }}
+        />
+        <FilterSelect label="Sort" value={filters.sort} options={[['age', 'Oldest first'], ['time-left', 'Least time left']]} onChange={(v) => setFilter({ sort: v as QueueFilters['sort'] })} />
+        <FilterSelect label="Upstream" value={filters.upstream} options={facets.upstreams.map((u) => [u, u])} onChange={(v) => setFilter({ upstream: v || undefined })} all />
+        <FilterSelect label="Agent" value={filters.agent} options={facets.agents.map((a) => [a, a])} onChange={(v) => setFilter({ agent: v || undefined })} all />
+        <FilterSelect label="Tool" value={filters.tool} options={facets.tools.map((t) => [t, t])} onChange={(v) => setFilter({ tool: v || undefined })} all />
+        <FilterSelect label="Risk" value={filters.risk} options={[['high', 'High'], ['medium', 'Medium'], ['low', 'Low']]} onChange={(v) => setFilter({ risk: (v || undefined) as QueueFilters['risk'] })} all />
+        {filtered ? (
+          <button type="button" className="btn btn-small" onClick={() => router.replace(filters.sort === 'age' ? '/' : '/?sort=time-left')}>
+            Clear filters
+          </button>
+        ) : null}
+      </form>
+
+      {notice ? (
+        <p className={`alert ${notice.kind === 'ok' ? 'alert-ok' : 'alert-error'}`} role={notice.kind === 'ok' ? 'status' : 'alert'}>
+          {notice.text}
+        </p>
+      ) : null}
+
+      {grants}
+
+      {items.length === 0 ? (
+        filtered ? <p className="card muted">No pending request matches these filters.</p> : empty
+      ) : (
+        <ol ref={list} className="queue" aria-label="Pending requests">
+          {items.map((item, index) => (
+            <li key={item.id} className={`queue-item risk-${item.riskLevel}`} data-selected={index === selected || undefined} data-request-id={item.id}>
+              <Link className="queue-link" href={`/approvals/${item.id}`} onFocus={() => setSelected(index)}>
+                <span className="queue-tool mono">{item.tool}</span>
+                <span className="muted"> on {item.upstream}</span>
+              </Link>
+              <div className="queue-meta">
+                <span>
+                  by <strong>{item.agent.name}</strong>
+                  {item.agent.ownerEmail === userEmail ? <span className="badge">your agent</span> : null}
+                </span>
+                <RiskBadges level={item.riskLevel} flags={item.riskFlags} />
+              </div>
+              {item.argumentsPreview ? <p className="queue-args mono">{item.argumentsPreview}</p> : null}
+              <div className="queue-meta muted">
+                <span>{formatAge(now - new Date(item.createdAt).getTime())}</span>
+                <Countdown expiresAt={item.expiresAt} now={now} />
+                {item.requiredApprovals > 1 ? (
+                  <span>
+                    {item.approvals} of {item.requiredApprovals} approvals
+                  </span>
+                ) : null}
+                <span>rule {item.rule.id}</span>
+              </div>
+            </li>
+          ))}
+        </ol>
+      )}
+      {total > items.length ? <p className="muted">Showing the first {items.length} of {total}. Narrow the filters to see others.</p> : null}
+      <HelpDialog open={help} onClose={() => setHelp(false)} />
+    </div>
+  );
+}
+
+function FilterSelect({
+  label,
+  value,
+  options,
+  onChange,
+  all,
+}: {
+  label: string;
+  value: string | undefined;
+  options: [string, string][];
+  onChange: (value: string) => void;
+  all?: boolean;
+}) {
+  const id = `filter-${label.toLowerCase()}`;
+  return (
+    <span className="filter">
+      <label htmlFor={id}>{label}</label>
+      <select id={id} value={value ?? ''} onChange={(e) => onChange(e.target.value)}>
+        {all ? <option value="">All</option> : null}
+        {options.map(([v, text]) => (
+          <option key={v} value={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </span>
+  );
+}

@@ -1,0 +1,61 @@
+'use client';
+
+import { useEffect, useRef, useState } from 'react';
+import { io, type Socket } from 'socket.io-client';
+import type { QueueItem } from '@/server/approvals/queue';
+
+export type ApprovalEvent = { id: string; status: string; item: QueueItem | null };
+export type FeedState = 'connecting' | 'live' | 'offline';
+
+type Listener = { onEvent?: (event: ApprovalEvent) => void; onResync?: () => void; onState?: (state: FeedState) => void };
+
+let socket: Socket | null = null;
+let state: FeedState = 'connecting';
+const listeners = new Set<Listener>();
+
+/** One socket per page, shared by every component that follows the feed. */
+function connect(): Socket {
+  if (socket) return socket;
+  socket = io({ path: '/socket.io', transports: ['websocket', 'polling'], withCredentials: true });
+  const setState = (next: FeedState) => {
+    state = next;
+    for (const l of listeners) l.onState?.(next);
+  };
+  // invariant 6: events are hints; on every (re)connect the page reloads its data from the API
+  socket.on('connect', () => {
+    setState('live');
+    for (const l of listeners) l.onResync?.();
+  });
+  socket.on('disconnect', () => setState('offline'));
+  socket.on('connect_error', (error) => {
+    setState('offline');
+    if (error.message === 'unauthorized') {
+      window.location.assign(`/signin?expired=1&callbackUrl=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+    }
+  });
+  socket.on('approval', (event: ApprovalEvent) => {
+    for (const l of listeners) l.onEvent?.(event);
+  });
+  return socket;
+}
+
+/** Follow approval events; `onResync` runs after each (re)connection. Handlers may change between renders. */
+export function useApprovalFeed(handlers: Omit<Listener, 'onState'>): FeedState {
+  const ref = useRef(handlers);
+  ref.current = handlers;
+  const [current, setCurrent] = useState<FeedState>(state);
+  useEffect(() => {
+    const listener: Listener = {
+      onEvent: (event) => ref.current.onEvent?.(event),
+      onResync: () => ref.current.onResync?.(),
+      onState: setCurrent,
+    };
+    listeners.add(listener);
+    connect();
+    setCurrent(state);
+    return () => {
+      listeners.delete(listener);
+    };
+  }, []);
+  return current;
+}
