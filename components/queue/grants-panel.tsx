@@ -37,7 +37,7 @@ export function GrantsPanel({ initial, canRevoke }: { initial: ActiveGrant[]; ca
       <ul className="grants">
         {live.map((g) => (
           <li key={g.id} className="row">
-            <span>
+            <span suppressHydrationWarning>
               <code>{g.tool}</code> on {g.upstream} for <strong>{g.agent}</strong>’s session, by {g.createdBy},{' '}
               {formatDuration(new Date(g.expiresAt).getTime() - now)} left
             </span>

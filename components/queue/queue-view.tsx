@@ -4,7 +4,6 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { RiskBadges } from '@/components/approvals/risk-badges';
-import { HelpDialog } from '@/components/keyboard/help-dialog';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
 import { type ApprovalEvent, useApprovalFeed } from '@/components/realtime/feed';
 import type { QueueItem } from '@/server/approvals/queue';
@@ -58,7 +57,6 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
   const [items, setItems] = useState(initial.items);
   const [total, setTotal] = useState(initial.total);
   const [selected, setSelected] = useState(0);
-  const [help, setHelp] = useState(false);
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const list = useRef<HTMLOListElement>(null);
@@ -141,7 +139,6 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     d: () => current && canDecide && router.push(`/approvals/${current.id}?action=deny`),
     e: () => current && canDecide && router.push(`/approvals/${current.id}?action=edit`),
     '/': () => search.current?.focus(),
-    '?': () => setHelp(true),
   });
 
   const setFilter = (patch: Partial<QueueFilters>) => {
@@ -163,9 +160,6 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
         <span className={`live live-${feed}`} role="status">
           {feed === 'live' ? 'Live' : feed === 'connecting' ? 'Connecting…' : 'Reconnecting…'}
         </span>
-        <button type="button" className="btn btn-small" onClick={() => setHelp(true)} aria-keyshortcuts="?">
-          Shortcuts
-        </button>
       </div>
 
       <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
@@ -222,7 +216,7 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
               </div>
               {item.argumentsPreview ? <p className="queue-args mono">{item.argumentsPreview}</p> : null}
               <div className="queue-meta muted">
-                <span>{formatAge(now - new Date(item.createdAt).getTime())}</span>
+                <span suppressHydrationWarning>{formatAge(now - new Date(item.createdAt).getTime())}</span>
                 <Countdown expiresAt={item.expiresAt} now={now} />
                 {item.requiredApprovals > 1 ? (
                   <span>
@@ -236,7 +230,6 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
         </ol>
       )}
       {total > items.length ? <p className="muted">Showing the first {items.length} of {total}. Narrow the filters to see others.</p> : null}
-      <HelpDialog open={help} onClose={() => setHelp(false)} />
     </div>
   );
 }

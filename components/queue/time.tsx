@@ -35,9 +35,15 @@ export function formatAge(ms: number): string {
 /** Time left before a request expires, urgent under a minute. */
 export function Countdown({ expiresAt, now }: { expiresAt: string; now: number }) {
   const left = new Date(expiresAt).getTime() - now;
-  if (left <= 0) return <span className="countdown countdown-over">expiring</span>;
+  // server and browser clocks render different text: the browser's wins without a hydration error
+  if (left <= 0)
+    return (
+      <span className="countdown countdown-over" suppressHydrationWarning>
+        expiring
+      </span>
+    );
   return (
-    <span className={left < 60_000 ? 'countdown countdown-urgent' : 'countdown'}>
+    <span className={left < 60_000 ? 'countdown countdown-urgent' : 'countdown'} suppressHydrationWarning>
       <span className="visually-hidden">time left </span>
       {formatDuration(left)} left
     </span>

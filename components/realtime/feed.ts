@@ -26,7 +26,11 @@ function connect(): Socket {
     setState('live');
     for (const l of listeners) l.onResync?.();
   });
-  socket.on('disconnect', () => setState('offline'));
+  socket.on('disconnect', (reason) => {
+    setState('offline');
+    // the server dropped us (account disabled or demoted): a session that no longer works goes to sign-in
+    if (reason === 'io server disconnect') void checkSession();
+  });
   socket.on('connect_error', (error) => {
     setState('offline');
     if (error.message === 'unauthorized') {
@@ -37,6 +41,15 @@ function connect(): Socket {
     for (const l of listeners) l.onEvent?.(event);
   });
   return socket;
+}
+
+async function checkSession(): Promise<void> {
+  const response = await fetch('/api/queue?status=pending&limit=1', { cache: 'no-store' }).catch(() => null);
+  if (response?.status === 401 || response?.status === 403) {
+    window.location.assign(`/signin?expired=1&callbackUrl=${encodeURIComponent(window.location.pathname + window.location.search)}`);
+    return;
+  }
+  setTimeout(() => socket?.connect(), 2000);
 }
 
 /** Follow approval events; `onResync` runs after each (re)connection. Handlers may change between renders. */

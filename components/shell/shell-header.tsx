@@ -4,6 +4,8 @@ import Link from 'next/link';
 import { usePathname } from 'next/navigation';
 import { signOut } from 'next-auth/react';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { HelpDialog } from '@/components/keyboard/help-dialog';
+import { useShortcuts } from '@/components/keyboard/use-shortcuts';
 import { useApprovalFeed } from '@/components/realtime/feed';
 
 type Props = {
@@ -15,6 +17,8 @@ type Props = {
 export function ShellHeader({ user, links }: Props) {
   const pathname = usePathname();
   const pending = usePendingCount();
+  const [help, setHelp] = useState(false);
+  useShortcuts({ '?': () => setHelp(true) });
   return (
     <header className="shell-header">
       <Link className="brand" href="/">
@@ -39,10 +43,14 @@ export function ShellHeader({ user, links }: Props) {
         <span title={user.email} className="user-email">
           {user.email} · {user.role}
         </span>
+        <button type="button" className="btn btn-small" onClick={() => setHelp(true)} aria-keyshortcuts="?" aria-label="Keyboard shortcuts">
+          ?
+        </button>
         <button type="button" className="btn btn-small" onClick={() => void signOut({ callbackUrl: '/signin' })}>
           Sign out
         </button>
       </div>
+      <HelpDialog open={help} onClose={() => setHelp(false)} />
     </header>
   );
 }

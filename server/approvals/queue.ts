@@ -3,7 +3,7 @@ import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
 import { agents, approvalRequests, approvalStatuses, users } from '../../db/schema';
-import { isSecretKey, type RiskFlag, type RiskLevel, secretKind } from '../lib/inspect';
+import { classifySecret, type RiskFlag, type RiskLevel } from '../lib/inspect';
 
 /** Everything the queue and history show of a request, without its (possibly huge) arguments. */
 export type QueueItem = {
@@ -218,7 +218,8 @@ export function previewArguments(head: string, length: number): string {
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return short(JSON.stringify(value), 80);
   const parts = Object.entries(value).map(([key, item]) => {
-    if (typeof item === 'string') return `${key}: ${isSecretKey(key) || secretKind(item) ? '••••••' : JSON.stringify(short(item, 40))}`;
+    if (item !== null && typeof item !== 'object' && classifySecret(key, item)) return `${key}: ••••••`;
+    if (typeof item === 'string') return `${key}: ${JSON.stringify(short(item, 40))}`;
     if (item !== null && typeof item === 'object') return `${key}: ${Array.isArray(item) ? `[${item.length}]` : '{…}'}`;
     return `${key}: ${JSON.stringify(item)}`;
   });

@@ -1,0 +1,300 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { and, eq } from 'drizzle-orm';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests, auditEvents } from '../../db/schema';
+import { setUserDisabled } from '../../server/auth/users';
+import { type Person, root, startTestAirlock, type TestAirlock, eventually } from '../helpers/airlock';
+import { browserAvailable, horizontalOverflow, launch, signIn } from '../helpers/browser';
+
+type CallResult = { content: { type: string; text?: string }[]; isError?: boolean };
+const text = (r: unknown) => (r as CallResult).content.map((c) => c.text ?? '').join('\n');
+const shots = join(root, 'test-results');
+
+describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
+  let h: TestAirlock;
+  let browser: Browser;
+  let owner: Person;
+  let alice: Person;
+  let bob: Person;
+  let auditor: Person;
+  let admin: Person;
+  let agent: Client;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    h = await startTestAirlock(
+      'pglite',
+      {
+        rules: [
+          { id: 'pay-two', tool: 'pay', action: 'require_approval', quorum: 2, reason: 'payments need two people' },
+          { id: 'notes', tool: 'post_note', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30, reason: 'notes leave the company' },
+          { id: 'deletes', tool: 'delete_everything', action: 'require_approval', reason: 'destructive' },
+        ],
+      },
+      { console: true },
+    );
+    owner = await h.person('approver');
+    alice = await h.person('approver');
+    bob = await h.person('approver');
+    auditor = await h.person('auditor');
+    admin = await h.person('admin');
+    agent = await h.connect(await h.agent(owner.email, 'browser-agent'));
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(contexts.map((c) => c.close()));
+    await browser?.close();
+    await h?.close();
+  });
+
+  async function reviewer(person: Person, viewport = { width: 1200, height: 900 }): Promise<Page> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on('pageerror', (error) => console.error('page error:', error.message));
+    await signIn(page, h.url, person.email);
+    return page;
+  }
+
+  const pending = (tool: string) =>
+    eventually(async () => {
+      const [row] = await h.t.database.orm
+        .select()
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.tool, tool), eq(approvalRequests.status, 'pending')));
+      return row;
+    });
+
+  it('shows a held call live, without a reload, and approving it returns the result to the agent', async () => {
+    const page = await reviewer(alice);
+    await page.getByRole('heading', { name: 'Nothing is waiting for review' }).waitFor();
+    // a marker on window survives only if the page is never reloaded
+    await page.evaluate(() => Object.assign(window, { __noReload: true }));
+    await page.getByText('Live', { exact: true }).waitFor();
+
+    const call = agent.callTool({ name: 'delete_everything', arguments: { scope: 'staging' } });
+    const row = page.locator('.queue-item', { hasText: 'delete_everything' });
+    await row.waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    await eventually(async () => (await page.title()).startsWith('(1)'));
+
+    await row.getByRole('link').click();
+    await page.getByRole('button', { name: 'Approve', exact: true }).click();
+    expect(text(await call)).toBe('deleted staging');
+    await page.getByRole('heading', { name: 'Approved' }).waitFor();
+  });
+
+  it('denying with a reason sends the reason to the agent', async () => {
+    const page = await reviewer(alice);
+    const call = agent.callTool({ name: 'delete_everything', arguments: { scope: 'production' } });
+    const request = await pending('delete_everything');
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByRole('button', { name: 'Deny…' }).click();
+    await page.getByLabel('Looks like a prompt injection').check();
+    await page.getByLabel('Details (optional)').fill('production is off limits');
+    await page.getByRole('button', { name: 'Deny', exact: true }).click();
+    const result = (await call) as CallResult;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('Looks like a prompt injection: production is off limits');
+  });
+
+  it('two approvers on a 2-of-2 rule, and a decision in one browser updates the other', async () => {
+    const first = await reviewer(alice);
+    const second = await reviewer(bob);
+    const call = agent.callTool({ name: 'pay', arguments: { to: 'acme', amount: 250 } });
+    const request = await pending('pay');
+    await first.goto(`${h.url}/approvals/${request.id}`);
+    await second.goto(`${h.url}/approvals/${request.id}`);
+    await first.getByText('0 of 2 approvals').waitFor();
+
+    await first.getByRole('button', { name: 'Approve', exact: true }).click();
+    await first.getByText('You have voted on this request').waitFor();
+    // the other reviewer's page follows live: one approval recorded, still pending
+    await second.getByText('1 of 2 approvals').waitFor();
+    await second.getByRole('button', { name: 'Approve', exact: true }).click();
+    expect(text(await call)).toBe('paid 250 to acme');
+    // the first page learns of the final decision without a reload, and its controls are gone
+    await first.getByRole('heading', { name: 'Approved' }).waitFor();
+    expect(await first.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(0);
+  });
+
+  it('an auditor sees no decision controls, and the API refuses anyway', async () => {
+    const page = await reviewer(auditor);
+    const call = agent.callTool({ name: 'delete_everything', arguments: { scope: 'audit' } });
+    const request = await pending('delete_everything');
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByText('you can see this request but not decide it').waitFor();
+    expect(await page.getByRole('button', { name: /Approve|Deny/ }).count()).toBe(0);
+    const status = await page.evaluate(async (id) => {
+      const response = await fetch(`/api/approvals/${id}/decision`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ decision: 'approve' }),
+      });
+      return response.status;
+    }, request.id);
+    expect(status).toBe(403);
+    const adminPage = await reviewer(admin);
+    await adminPage.goto(`${h.url}/approvals/${request.id}`);
+    await adminPage.getByRole('button', { name: 'Deny…' }).click();
+    await adminPage.getByRole('button', { name: 'Deny', exact: true }).click();
+    expect(((await call) as CallResult).isError).toBe(true);
+  });
+
+  it('triages with the keyboard alone: j/k to move, a to approve, d to deny with a reason', async () => {
+    const page = await reviewer(alice);
+    const calls = [
+      agent.callTool({ name: 'delete_everything', arguments: { scope: 'k1' } }),
+      agent.callTool({ name: 'delete_everything', arguments: { scope: 'k2' } }),
+    ];
+    await eventually(async () => (await page.locator('.queue-item').count()) === 2).catch(async (e) => {
+      await page.screenshot({ path: join(shots, 'keyboard-fail.png'), fullPage: true });
+      throw e;
+    });
+    await page.keyboard.press('j');
+    await page.keyboard.press('k');
+    await page.keyboard.press('a');
+    const first = await calls[0];
+    expect(text(first)).toBe('deleted k1');
+    await eventually(async () => (await page.locator('.queue-item').count()) === 1);
+    await page.keyboard.press('d');
+    await page.waitForURL(/action=deny/);
+    // the reason field takes the focus by itself
+    await eventually(() => page.evaluate(() => document.activeElement?.id === 'deny-reason'));
+    await page.keyboard.type('not today');
+    // focus moves from the reason to the Deny button by keyboard
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    const second = (await calls[1]) as CallResult;
+    expect(second.isError).toBe(true);
+    expect(text(second)).toContain('not today');
+    await page.keyboard.press('?');
+    await page.getByRole('heading', { name: 'Keyboard shortcuts' }).waitFor();
+    await page.keyboard.press('Escape');
+  });
+
+  it('renders hostile tool descriptions and arguments as text and runs nothing', async () => {
+    const page = await reviewer(alice);
+    const hostile = '<img src=x onerror="window.__pwned=3"><script>window.__pwned=4</script>';
+    const call = agent.callTool({ name: 'post_note', arguments: { text: hostile, channel: '<b>general</b>' } });
+    const request = await pending('post_note');
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByText('window.__pwned=4', { exact: false }).first().waitFor();
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator('img[src="x"], script:has-text("__pwned")').count()).toBe(0);
+    // the description's bidi override is made visible
+    expect(await page.locator('mark.invisible-char').count()).toBeGreaterThan(0);
+    const csp = (await page.request.get(`${h.url}/approvals/${request.id}`)).headers()['content-security-policy'];
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toMatch(/script-src 'self' 'nonce-/);
+    await page.getByRole('button', { name: 'Deny…' }).click();
+    await page.getByRole('button', { name: 'Deny', exact: true }).click();
+    await call;
+  });
+
+  it('edits the arguments, then approves: the agent is told, the audit keeps both digests', async () => {
+    const page = await reviewer(alice);
+    const call = agent.callTool({ name: 'post_note', arguments: { text: 'ship it to everyone', channel: 'all-company' } });
+    const request = await pending('post_note');
+    await page.goto(`${h.url}/approvals/${request.id}?action=edit`);
+    const editor = page.getByLabel('Arguments to approve instead (JSON)');
+    await editor.waitFor();
+    await eventually(async () => (await editor.inputValue()).includes('all-company'));
+    await editor.fill(JSON.stringify({ text: 'ship it', channel: 42 }));
+    await page.getByRole('button', { name: 'Check' }).click();
+    await page.getByRole('alert', { name: 'Schema violations' }).waitFor();
+    await editor.fill(JSON.stringify({ text: 'ship it to the team', channel: 'team' }));
+    await page.getByRole('button', { name: 'Approve edited call' }).click();
+    const result = await call;
+    expect(text(result)).toContain('posted 19 characters');
+    expect(text(result)).toContain('edited the arguments');
+    const [decided] = await h.t.database.orm
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.type, 'approval.decided'), eq(auditEvents.requestId, request.id)));
+    expect(decided.payload).toMatchObject({ edited: true, originalArgumentsDigest: request.argumentsDigest });
+    expect((decided.payload as { argumentsDigest: string }).argumentsDigest).not.toBe(request.argumentsDigest);
+  });
+
+  it('approve and allow for this session: the next matching call passes, until the grant is revoked', async () => {
+    const page = await reviewer(alice);
+    const first = agent.callTool({ name: 'post_note', arguments: { text: 'one' } });
+    const request = await pending('post_note');
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByLabel(/Also allow/).check();
+    await page.getByRole('button', { name: 'Approve and allow' }).click();
+    expect(text(await first)).toContain('posted 3 characters');
+    // granted: no new hold
+    expect(text(await agent.callTool({ name: 'post_note', arguments: { text: 'two' } }))).toContain('posted 3 characters');
+    await page.goto(`${h.url}/`);
+    const grants = page.getByRole('region', { name: 'Active session grants' });
+    await grants.getByText('post_note').waitFor();
+    await grants.getByRole('button', { name: 'Revoke' }).click();
+    await eventually(async () => (await grants.count()) === 0);
+    const third = agent.callTool({ name: 'post_note', arguments: { text: 'three' } });
+    const held = await pending('post_note');
+    expect(held.id).not.toBe(request.id);
+    await page.getByRole('link', { name: /post_note/ }).click();
+    await page.getByRole('button', { name: 'Deny…' }).click();
+    await page.getByRole('button', { name: 'Deny', exact: true }).click();
+    expect(((await third) as CallResult).isError).toBe(true);
+  });
+
+  it('works at 390×844: no horizontal scroll on any page, 44 px targets, decision reachable', async () => {
+    const page = await reviewer(admin, { width: 390, height: 844 });
+    const call = agent.callTool({ name: 'post_note', arguments: { text: `a long note ${'x'.repeat(3000)}`, channel: 'general' } });
+    const request = await pending('post_note');
+    for (const path of ['/', `/approvals/${request.id}`, '/history', '/audit', '/admin/users', '/admin/agents', '/admin/upstreams', '/signin']) {
+      await page.goto(`${h.url}${path}`);
+      await page.waitForLoadState('networkidle');
+      expect({ path, overflow: await horizontalOverflow(page) }).toEqual({ path, overflow: 0 });
+    }
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.screenshot({ path: join(shots, 'request-390x844.png') });
+    const approve = page.getByRole('button', { name: 'Approve', exact: true });
+    const box = await approve.boundingBox();
+    expect(box?.height).toBeGreaterThanOrEqual(44);
+    // in the lower half of the screen, under the thumb, without scrolling
+    expect((box?.y ?? 0) + (box?.height ?? 0)).toBeLessThanOrEqual(844);
+    expect(box?.y ?? 0).toBeGreaterThan(844 / 2);
+    await approve.click();
+    await call;
+  });
+
+  it('a 1 MB argument renders folded and the page stays usable', async () => {
+    const page = await reviewer(alice);
+    const call = agent.callTool({ name: 'post_note', arguments: { text: 'y'.repeat(1_000_000) } });
+    const request = await pending('post_note');
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByRole('button', { name: /Show all/ }).first().waitFor();
+    const textLength = await page.evaluate(() => document.body.innerText.length);
+    expect(textLength).toBeLessThan(100_000);
+    await page.getByRole('button', { name: 'Deny…' }).click();
+    await page.getByRole('button', { name: 'Deny', exact: true }).click();
+    await call;
+  });
+
+  it('a disabled reviewer is signed out: pages send them to sign in, the socket is dropped', async () => {
+    const carol = await h.person('approver');
+    const page = await reviewer(carol);
+    await page.getByText('Live', { exact: true }).waitFor();
+    await setUserDisabled(h.t.database, { email: carol.email, disabled: true });
+    // the socket is dropped within seconds and its reconnection refused: the console sends them to sign in
+    await page.waitForURL(/\/signin\?expired=1/, { timeout: 15_000 });
+    await page.goto(`${h.url}/history`);
+    await page.waitForURL(/\/signin/);
+  });
+
+  it('is installable: manifest, icons and a service worker', async () => {
+    const page = await reviewer(alice);
+    const manifest = await (await page.request.get(`${h.url}/manifest.webmanifest`)).json();
+    expect(manifest).toMatchObject({ display: 'standalone', start_url: '/' });
+    for (const icon of manifest.icons) expect((await page.request.get(`${h.url}${icon.src}`)).status()).toBe(200);
+    const registered = await eventually(() => page.evaluate(async () => Boolean(await navigator.serviceWorker.getRegistration('/'))));
+    expect(registered).toBe(true);
+  });
+});
