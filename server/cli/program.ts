@@ -12,6 +12,7 @@ import { createApiToken } from '../auth/api-tokens';
 import { createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../auth/users';
 import { parseInput, ZEmail, ZRole } from '../auth/validation';
 import { isAirlockError } from '../lib/errors';
+import { callTool } from './call';
 import { connect } from './connect';
 import { CliError, EXIT_DATABASE_LOCKED, EXIT_FAILURE } from './errors';
 import { readNewPassword } from './prompt';
@@ -309,6 +310,39 @@ export function buildProgram(): Command {
         }
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void bridge.stop());
         return bridge.done;
+      }),
+    );
+
+  program
+    .command('call')
+    .description('call one tool through the gateway as an agent, waiting while it is held (try rules and the demo)')
+    .argument('<upstream>', 'the upstream, as in /mcp/<upstream>')
+    .argument('<tool>', 'the tool to call')
+    .argument('[arguments]', 'the arguments as a JSON object', '{}')
+    .option('--url <url>', 'Airlock base URL (or AIRLOCK_URL)', process.env.AIRLOCK_URL ?? 'http://localhost:3000')
+    .option('--token <token>', 'agent token (or AIRLOCK_TOKEN)')
+    .option('--wait <minutes>', 'longest wait for a decision', '15')
+    .action(
+      action(async (upstream: string, tool: string, json: string, opts: { url: string; token?: string; wait: string }) => {
+        let args: unknown;
+        try {
+          args = JSON.parse(json);
+        } catch {
+          throw new CliError(EXIT_FAILURE, 'the arguments must be a JSON object, e.g. \'{"path": "/docs/q3-plan.md"}\'');
+        }
+        let result: Awaited<ReturnType<typeof callTool>>;
+        try {
+          result = await callTool(
+            { upstream, tool, arguments: args as Record<string, unknown>, url: opts.url, token: opts.token ?? process.env.AIRLOCK_TOKEN ?? '', timeoutMs: Number(opts.wait) * 60_000 },
+            err,
+          );
+        } catch (error) {
+          const issues = (error as { issues?: { message: string }[] }).issues;
+          throw new CliError(EXIT_FAILURE, issues ? issues.map((i) => i.message).join('; ') : describe(error));
+        }
+        const content = (result.content ?? []) as { type: string; text?: string }[];
+        for (const item of content) out(item.type === 'text' ? (item.text ?? '') : JSON.stringify(item));
+        if (result.isError) process.exitCode = EXIT_FAILURE;
       }),
     );
 
