@@ -1,0 +1,112 @@
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../db/client';
+import { decide } from '../../server/approvals/decide';
+import { setUserDisabled } from '../../server/auth/users';
+import { parseConfig } from '../../server/config/load';
+import { type Airlock, startAirlock } from '../../server/index';
+import { eventually, fixtureUpstream, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { backends } from '../helpers/db';
+
+type Event = { id: string; status: string; item: { tool: string; status: string } | null };
+
+function follow(url: string, token?: string): { socket: Socket; events: Event[]; error: Promise<Error> } {
+  const socket = io(url, { path: '/socket.io', transports: ['websocket'], auth: token ? { token } : {}, reconnection: false });
+  const events: Event[] = [];
+  socket.on('approval', (event: Event) => void events.push(event));
+  const error = new Promise<Error>((resolve) => socket.on('connect_error', resolve));
+  return { socket, events, error };
+}
+
+const connected = (socket: Socket) => eventually(() => socket.connected);
+
+describe.each(backends())('realtime on %s', (backend) => {
+  let h: TestAirlock;
+  let reviewer: Person;
+  let token: string;
+  const sockets: Socket[] = [];
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] });
+    const owner = await h.person('approver');
+    reviewer = await h.person('approver');
+    token = await h.agent(owner.email);
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.close();
+    await h?.close();
+  });
+
+  it('refuses an unauthenticated or forged handshake', async () => {
+    const anonymous = follow(h.url);
+    sockets.push(anonymous.socket);
+    expect((await anonymous.error).message).toBe('unauthorized');
+    const forged = follow(h.url, 'alk_user_forged-token-that-does-not-exist');
+    sockets.push(forged.socket);
+    expect((await forged.error).message).toBe('unauthorized');
+  });
+
+  it('pushes a held call and its decision to every console', async () => {
+    const auditor = await h.person('auditor');
+    const consoles = [follow(h.url, reviewer.token), follow(h.url, auditor.token)];
+    for (const c of consoles) {
+      sockets.push(c.socket);
+      await connected(c.socket);
+    }
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 3 } });
+    const created = await eventually(() => consoles[0].events.find((e) => e.status === 'pending' && e.item?.tool === 'pay'));
+    await eventually(() => consoles[1].events.some((e) => e.id === created.id));
+    await decide(h.t.database, { requestId: created.id, user: { id: reviewer.id }, decision: 'approve' });
+    await eventually(() => consoles.every((c) => c.events.some((e) => e.id === created.id && e.status === 'approved')));
+    await call;
+  });
+
+  it('drops the socket of a user who is disabled, within seconds', async () => {
+    const leaving = await h.person('approver');
+    const c = follow(h.url, leaving.token);
+    sockets.push(c.socket);
+    await connected(c.socket);
+    await setUserDisabled(h.t.database, { email: leaving.email, disabled: true });
+    await eventually(() => !c.socket.connected, 15_000);
+  });
+});
+
+describe.runIf(backends().includes('postgres'))('realtime across two instances on one PostgreSQL', () => {
+  let h: TestAirlock;
+  let second: Airlock;
+
+  beforeAll(async () => {
+    h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] });
+    second = await startAirlock({
+      config: parseConfig({ demo: false, upstreams: { fixture: fixtureUpstream(h.logFile) }, rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }),
+      database: await openDatabase({ url: h.t.url }),
+      port: 0,
+      console: false,
+    });
+  });
+  afterAll(async () => {
+    await second?.close();
+    await second?.database.close();
+    await h?.close();
+  });
+
+  it('a call held by one instance reaches a console connected to the other', async () => {
+    const reviewer = await h.person('approver');
+    const owner = await h.person('approver');
+    const token = await h.agent(owner.email);
+    const c = follow(second.url, reviewer.token);
+    await connected(c.socket);
+    try {
+      const client = await h.connect(token);
+      const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 4 } });
+      const created = await eventually(() => c.events.find((e) => e.status === 'pending'));
+      // and the decision, recorded through the other instance's database handle, reaches the holder
+      await decide(second.database, { requestId: created.id, user: { id: reviewer.id }, decision: 'approve' });
+      expect((await call).isError).toBeFalsy();
+      await eventually(() => c.events.some((e) => e.id === created.id && e.status === 'approved'));
+    } finally {
+      c.socket.close();
+    }
+  });
+});
