@@ -22,7 +22,6 @@ export type DecisionBarProps = {
   alreadyVoted: boolean;
   allowEdit: boolean;
   maxGrantMinutes: number;
-  arguments: unknown;
 };
 
 type Violation = { path: string; message: string };
@@ -47,15 +46,38 @@ export function DecisionBar(props: DecisionBarProps) {
   const [reason, setReason] = useState('');
   const [grant, setGrant] = useState(false);
   const [grantMinutes, setGrantMinutes] = useState(() => GRANT_CHOICES.filter((m) => m <= props.maxGrantMinutes).at(-1) ?? 0);
-  const [draft, setDraft] = useState(() => JSON.stringify(props.arguments, null, 2));
+  // invariant 8: the raw arguments are not in the page; they are fetched (audited) when the editor opens
+  const [draft, setDraft] = useState<string | null>(null);
+  const [loadError, setLoadError] = useState<string | null>(null);
   const [violations, setViolations] = useState<Violation[] | null>(null);
   const reasonRef = useRef<HTMLTextAreaElement>(null);
   const editRef = useRef<HTMLTextAreaElement>(null);
 
+  const draftLoaded = draft !== null;
   useEffect(() => {
     if (mode === 'deny') reasonRef.current?.focus();
-    if (mode === 'edit') editRef.current?.focus();
-  }, [mode]);
+    if (mode === 'edit' && draftLoaded) editRef.current?.focus();
+  }, [mode, draftLoaded]);
+
+  // the reviewer's draft survives Cancel; the arguments are fetched once, when first needed
+  useEffect(() => {
+    if (mode !== 'edit' || draftLoaded) return;
+    let current = true;
+    setLoadError(null);
+    void (async () => {
+      const response = await fetch(`/api/approvals/${props.requestId}/arguments`, { cache: 'no-store' }).catch(() => null);
+      if (!current) return;
+      if (response?.status === 401) return window.location.assign(`/signin?expired=1&callbackUrl=/approvals/${props.requestId}`);
+      const payload = response?.ok ? ((await response.json().catch(() => null)) as { arguments?: unknown } | null) : null;
+      if (!current) return;
+      if (!payload || !('arguments' in payload))
+        return setLoadError(`Could not load the arguments${response ? ` (HTTP ${response.status})` : ''}: cancel and try again.`);
+      setDraft(JSON.stringify(payload.arguments, null, 2));
+    })();
+    return () => {
+      current = false;
+    };
+  }, [mode, draftLoaded, props.requestId]);
 
   const blocked = props.decideBlocked !== null || props.alreadyVoted;
   const canApprove = !blocked && props.approveBlocked === null;
@@ -85,6 +107,7 @@ export function DecisionBar(props: DecisionBarProps) {
   const deny = () => submit({ decision: 'deny', reason: [preset, reason.trim()].filter(Boolean).join(': ') || undefined });
 
   function parsedDraft(): Record<string, unknown> | null {
+    if (draft === null) return null;
     try {
       const value = JSON.parse(draft) as unknown;
       if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
@@ -197,19 +220,33 @@ export function DecisionBar(props: DecisionBarProps) {
           }}
         >
           <div className="field">
-            <label htmlFor="edit-arguments">Arguments to approve instead (JSON)</label>
-            <textarea
-              id="edit-arguments"
-              ref={editRef}
-              value={draft}
-              spellCheck={false}
-              rows={Math.min(16, draft.split('\n').length + 1)}
-              onChange={(e) => {
-                setDraft(e.target.value);
-                setViolations(null);
-              }}
-              aria-describedby="edit-help"
-            />
+            {draft === null ? (
+              loadError ? (
+                <p className="alert alert-error" role="alert">
+                  {loadError}
+                </p>
+              ) : (
+                <p className="muted" role="status">
+                  Loading the arguments…
+                </p>
+              )
+            ) : (
+              <>
+                <label htmlFor="edit-arguments">Arguments to approve instead (JSON)</label>
+                <textarea
+                  id="edit-arguments"
+                  ref={editRef}
+                  value={draft}
+                  spellCheck={false}
+                  rows={Math.min(16, draft.split('\n').length + 1)}
+                  onChange={(e) => {
+                    setDraft(e.target.value);
+                    setViolations(null);
+                  }}
+                  aria-describedby="edit-help"
+                />
+              </>
+            )}
             <p id="edit-help" className="muted">
               The agent is told that a reviewer edited its arguments; the audit log keeps both versions’ digests.
             </p>
@@ -228,10 +265,10 @@ export function DecisionBar(props: DecisionBarProps) {
             </p>
           ) : null}
           <div className="decision-actions">
-            <button type="submit" className="btn btn-approve" disabled={busy}>
+            <button type="submit" className="btn btn-approve" disabled={busy || draft === null}>
               Approve edited call
             </button>
-            <button type="button" className="btn" onClick={() => void check()}>
+            <button type="button" className="btn" disabled={draft === null} onClick={() => void check()}>
               Check
             </button>
             <button type="button" className="btn" onClick={() => setMode('idle')}>

@@ -3,9 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { ArgumentView } from '../../components/approvals/argument-view';
 import { RiskBadges } from '../../components/approvals/risk-badges';
 import { UntrustedText } from '../../components/approvals/untrusted-text';
+import { type MaskedArguments, maskArguments } from '../../server/approvals/masking';
 import { checkArguments } from '../../server/approvals/schema-check';
 
-const render = (value: unknown) => renderToStaticMarkup(<ArgumentView value={value} label="Arguments" />);
+const REQUEST_ID = '00000000-0000-4000-8000-000000000001';
+/** As the request page does it: masked on the server, then rendered by the client component. */
+const renderMasked = (masked: MaskedArguments) =>
+  renderToStaticMarkup(<ArgumentView masked={masked} requestId={REQUEST_ID} label="Arguments" />);
+const render = (value: unknown) => renderMasked(maskArguments(value));
 const tags = (text: string) => Array.from(text, (c) => String.fromCodePoint(0xe0000 + (c.codePointAt(0) ?? 0))).join('');
 // assembled at run time so secret scanners do not flag this file
 const awsKey = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
@@ -31,6 +36,64 @@ describe('ArgumentView: secrets', () => {
     expect(html).toContain('key: GitHub token');
     expect(html).toMatch(/<button type="button" class="arg-button" aria-pressed="false">Reveal/);
     expect(html).toContain('6 values look like secrets and are masked.');
+    expect(html).toContain('1 key looks like a secret and is masked.');
+  });
+
+  it('keeps secrets out of the props sent to the browser, not only out of the markup', () => {
+    const args = {
+      password: 'correct-horse-battery-staple',
+      pin: 4711,
+      headers: { Authorization: 'Bearer abcdefghijklmnop123456' },
+      note: `use ${awsKey} for the upload`,
+      nested: [{ deeper: { passwords: ['first-hidden-value'] } }],
+      [githubToken]: { [`${githubToken}_token`]: 'under a masked key' },
+    };
+    const masked = maskArguments(args);
+    // what React serializes into the page for the client component
+    const props = JSON.stringify({ masked, requestId: REQUEST_ID });
+    for (const secret of [
+      'correct-horse-battery-staple',
+      '4711',
+      'abcdefghijklmnop123456',
+      awsKey,
+      'first-hidden-value',
+      githubToken,
+      'under a masked key',
+    ]) {
+      expect(props).not.toContain(secret);
+      expect(renderMasked(masked)).not.toContain(secret);
+    }
+    expect(masked.secrets.map((s) => s.path)).toContainEqual(['nested', 0, 'deeper', 'passwords', 0]);
+  });
+
+  it('shows a marker lookalike sent by an agent as ordinary data', () => {
+    const html = render({ note: { $airlockMasked: 'value of "password"' }, $airlockMaskedKey1: 'not a key the server masked' });
+    expect(html).not.toContain('••••••••');
+    expect(html).not.toContain('Reveal');
+    expect(html).toContain('$airlockMasked');
+    expect(html).toContain('&quot;value of &quot;password&quot;&quot;');
+    expect(html).toContain('not a key the server masked');
+  });
+
+  it('masks only what the server listed, whatever the value looks like', () => {
+    // a forged marker without a listed path is data; a listed path is masked even if it holds a plain value
+    const html = renderMasked({
+      masked: { forged: { $airlockMasked: 'GitHub token' }, listed: { $airlockMasked: 'value of "otp"' } },
+      secrets: [{ path: ['listed'], kind: 'value of "otp"' }],
+      unlisted: 0,
+    });
+    expect(html.match(/••••••••/g)).toHaveLength(1);
+    expect(html).toContain('value of &quot;otp&quot;');
+    expect(html).toContain('&quot;forged&quot;');
+    expect(html).toContain('GitHub token');
+    expect(html).toContain('1 value looks like a secret and is masked.');
+  });
+
+  it('says when secrets are masked but too many to list for Reveal', () => {
+    const html = render({ passwords: Array.from({ length: 1005 }, (_, i) => `hidden-${i}`) });
+    expect(html).toContain('1,000 values look like secrets and are masked.');
+    expect(html).toContain('5 more secrets masked without a Reveal');
+    expect(html).not.toMatch(/hidden-\d/);
   });
 
   it('shows ordinary values as they are', () => {

@@ -7,6 +7,7 @@ import { LiveRefresh } from '@/components/approvals/live-refresh';
 import { RiskBadges } from '@/components/approvals/risk-badges';
 import { UntrustedText } from '@/components/approvals/untrusted-text';
 import { RequestClock } from '@/components/approvals/request-clock';
+import { maskArguments } from '@/server/approvals/masking';
 import { getRequestDetail } from '@/server/approvals/queries';
 import { similarDecisions } from '@/server/approvals/queue';
 import { checkArguments } from '@/server/approvals/schema-check';
@@ -80,7 +81,6 @@ export default async function RequestPage({ params }: Props) {
           alreadyVoted={alreadyVoted}
           allowEdit={Boolean(rule.allowEdit) && request.requiredApprovals === 1}
           maxGrantMinutes={request.requiredApprovals === 1 ? (rule.maxGrantMinutes ?? 0) : 0}
-          arguments={request.arguments}
         />
       ) : (
         <section className={`card outcome outcome-${request.status}`} aria-label="Outcome" role="status">
@@ -120,7 +120,12 @@ export default async function RequestPage({ params }: Props) {
           {request.approvedArgumentsDigest && request.approvedArgumentsDigest !== request.argumentsDigest ? (
             <div className="stack">
               <h3>Approved arguments (edited by the reviewer)</h3>
-              <ArgumentView value={request.approvedArguments} label="Approved arguments" />
+              <ArgumentView
+                masked={maskArguments(request.approvedArguments)}
+                requestId={request.id}
+                which="approved"
+                label="Approved arguments"
+              />
             </div>
           ) : null}
         </section>
@@ -174,7 +179,8 @@ export default async function RequestPage({ params }: Props) {
         ) : (
           <p className="muted">The arguments match the tool’s input schema.</p>
         )}
-        <ArgumentView value={request.arguments} label="Arguments" />
+        {/* invariant 8: client props are serialized into the page, so secrets are masked here, on the server */}
+        <ArgumentView masked={maskArguments(request.arguments)} requestId={request.id} label="Arguments" />
         <p className="muted mono digest">SHA-256 {request.argumentsDigest}</p>
       </section>
 

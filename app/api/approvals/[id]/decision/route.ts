@@ -9,5 +9,8 @@ export const dynamic = 'force-dynamic';
 // POST /api/approvals/:id/decision — approve or deny a held call; 409 once decided
 export const POST = withUser({ permission: 'approvals.decide', body: ZDecision }, async ({ user, body, params }) => {
   await decide(db(), { requestId: params.id, user, ...body });
-  return Response.json(await getRequestDetail(db().orm, params.id));
+  // the decision's answer leaves the arguments out: the console must not receive secrets unasked
+  // (GET /api/approvals/:id has them for scripts)
+  const { arguments: _arguments, approvedArguments: _approved, ...request } = await getRequestDetail(db().orm, params.id);
+  return Response.json(request);
 });

@@ -1,0 +1,172 @@
+import { describe, expect, it } from 'vitest';
+import { findMaskedSecret, MAX_LISTED_SECRETS, MAX_SECRET_DEPTH, maskArguments } from '../../server/approvals/masking';
+import { findSecrets } from '../../server/lib/inspect';
+
+// assembled at run time so secret scanners do not flag this file
+const awsKey = ['AKIA', 'IOSFODNN7EXAMPLE'].join('');
+const githubToken = `ghp_${'a1B2c3D4e5'.repeat(4)}`;
+const stripeKey = ['sk', 'live', 'a1B2c3D4e5f6G7h8i9J0'].join('_');
+
+const marker = (kind: string) => ({ $airlockMasked: kind });
+
+describe('maskArguments', () => {
+  it.each([
+    [
+      'ordinary values stay as they are',
+      { to: 'acme', amount: 250, ok: true, memo: null },
+      { to: 'acme', amount: 250, ok: true, memo: null },
+      [],
+    ],
+    [
+      'a value under a secret key',
+      { password: 'hunter2-but-longer' },
+      { password: marker('value of "password"') },
+      [{ path: ['password'], kind: 'value of "password"' }],
+    ],
+    ['a number under a secret key', { pin: 4711 }, { pin: marker('value of "pin"') }, [{ path: ['pin'], kind: 'value of "pin"' }]],
+    [
+      'a value shaped like a secret',
+      { note: `use ${awsKey}` },
+      { note: marker('AWS access key') },
+      [{ path: ['note'], kind: 'AWS access key' }],
+    ],
+    [
+      'array items inherit their array’s key',
+      { passwords: ['a1', 'b2'] },
+      { passwords: [marker('value of "passwords"'), marker('value of "passwords"')] },
+      [
+        { path: ['passwords', 0], kind: 'value of "passwords"' },
+        { path: ['passwords', 1], kind: 'value of "passwords"' },
+      ],
+    ],
+    [
+      'nested objects and arrays keep their shape',
+      { headers: [{ Authorization: 'Bearer abcdefghijklmnop123456' }], retries: 3 },
+      { headers: [{ Authorization: marker('value of "Authorization"') }], retries: 3 },
+      [{ path: ['headers', 0, 'Authorization'], kind: 'value of "Authorization"' }],
+    ],
+    ['empty strings and booleans are never secrets', { password: '', otp: true }, { password: '', otp: true }, []],
+    [
+      'non-secret keys that look close',
+      { max_tokens: 512, page_token: 'abc', zip_code: '12345' },
+      { max_tokens: 512, page_token: 'abc', zip_code: '12345' },
+      [],
+    ],
+    [
+      'a key shaped like a secret becomes a placeholder',
+      { [githubToken]: 'some value' },
+      { $airlockMaskedKey1: 'some value' },
+      [{ path: ['$airlockMaskedKey1'], kind: 'GitHub token', key: true }],
+    ],
+    [
+      'a placeholder skips keys the object already has',
+      { $airlockMaskedKey1: 'the agent’s own key', [githubToken]: 1 },
+      { $airlockMaskedKey1: 'the agent’s own key', $airlockMaskedKey2: 1 },
+      [{ path: ['$airlockMaskedKey2'], kind: 'GitHub token', key: true }],
+    ],
+    [
+      'a value named by a masked key does not quote the key',
+      { [`${githubToken}_token`]: 'value' },
+      { $airlockMaskedKey1: marker('value of a masked key') },
+      [
+        { path: ['$airlockMaskedKey1'], kind: 'GitHub token', key: true },
+        { path: ['$airlockMaskedKey1'], kind: 'value of a masked key' },
+      ],
+    ],
+    [
+      'a marker lookalike from the agent is data, not a listed secret',
+      { note: { $airlockMasked: 'value of "password"' } },
+      { note: { $airlockMasked: 'value of "password"' } },
+      [],
+    ],
+    ['a primitive at the root', stripeKey, marker('Stripe key'), [{ path: [], kind: 'Stripe key' }]],
+  ])('%s', (_name, input, masked, secrets) => {
+    expect(maskArguments(input)).toEqual({ masked, secrets, unlisted: 0 });
+  });
+
+  it('agrees with findSecrets on every value it masks', () => {
+    const args = {
+      user: 'bob',
+      password: 'pw-123456',
+      config: { db_password: 'x', list: [{ apiKey: 'k1' }, { note: `token ${githubToken}` }], safe: 'plain text' },
+      amounts: [1, 2, 3],
+    };
+    const { secrets } = maskArguments(args);
+    expect(secrets.map((s) => s.path)).toEqual(findSecrets(args, 1000).map((s) => s.path));
+    expect(secrets.map((s) => s.kind)).toEqual(findSecrets(args, 1000).map((s) => s.kind));
+  });
+
+  it('leaves the input unchanged and keeps __proto__ an ordinary key', () => {
+    const input = JSON.parse('{"__proto__": {"api_key": "k-123"}, "a": [1, {"pin": 1234}]}');
+    const before = JSON.stringify(input);
+    const { masked, secrets } = maskArguments(input);
+    expect(JSON.stringify(input)).toBe(before);
+    expect(Object.getPrototypeOf(masked)).toBe(Object.prototype);
+    expect(JSON.stringify(masked)).toBe(
+      '{"__proto__":{"api_key":{"$airlockMasked":"value of \\"api_key\\""}},"a":[1,{"pin":{"$airlockMasked":"value of \\"pin\\""}}]}',
+    );
+    expect(secrets.map((s) => s.path)).toEqual([
+      ['__proto__', 'api_key'],
+      ['a', 1, 'pin'],
+    ]);
+  });
+
+  it('walks 100,000 levels of nesting without recursion, listing only paths it may', () => {
+    let deep: unknown = 'bottom';
+    for (let i = 0; i < 100_000; i++) deep = { next: deep, password: `pw-${i}` };
+    const started = performance.now();
+    const { masked, secrets, unlisted } = maskArguments(deep);
+    expect(performance.now() - started).toBeLessThan(5000);
+    expect(secrets.length + unlisted).toBe(100_000);
+    expect(secrets.every((s) => s.path.length <= MAX_SECRET_DEPTH)).toBe(true);
+    expect(secrets.reduce((n, s) => n + s.path.length, 0)).toBeLessThanOrEqual(100_000);
+    // too deep for JSON.stringify: follow the chain instead
+    let levels = 0;
+    let unmasked = 0;
+    for (
+      let at = masked as { next?: unknown; password?: unknown };
+      typeof at === 'object' && at !== null;
+      at = at.next as typeof at, levels++
+    )
+      if (typeof at.password === 'string') unmasked++;
+    expect(levels).toBe(100_000);
+    expect(unmasked).toBe(0);
+  });
+
+  it('lists at most 1,000 secrets and masks the rest all the same', () => {
+    const { masked, secrets, unlisted } = maskArguments({ passwords: Array.from({ length: 1500 }, (_, i) => `hidden-${i}`) });
+    expect(secrets).toHaveLength(MAX_LISTED_SECRETS);
+    expect(unlisted).toBe(500);
+    expect(JSON.stringify(masked)).not.toContain('hidden-');
+  });
+
+  it.each([
+    ['a million numbers', { values: Array.from({ length: 1_000_000 }, (_, i) => i) }],
+    ['a 1 MB string', { data: 'x'.repeat(1_000_000) }],
+    ['10,000 keys', Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, 'v'.repeat(100)]))],
+  ])('masks %s quickly', (_name, value) => {
+    const started = performance.now();
+    const { masked, secrets } = maskArguments(value);
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(secrets).toEqual([]);
+    expect(masked).toEqual(value);
+  });
+});
+
+describe('findMaskedSecret', () => {
+  const args = { to: 'acme', password: 'pw-123456', nested: { api_keys: ['k-1', 'k-2'] }, [githubToken]: 'x' };
+
+  it.each([
+    ['a value masked by its key', ['password'], false, { kind: 'value of "password"', value: 'pw-123456' }],
+    ['an array item', ['nested', 'api_keys', 1], false, { kind: 'value of "api_keys"', value: 'k-2' }],
+    ['a masked key, by its placeholder', ['$airlockMaskedKey1'], true, { kind: 'GitHub token', value: githubToken }],
+    ['an ordinary value', ['to'], false, null],
+    ['a container', ['nested'], false, null],
+    ['the value under a masked key, when it is not a secret', ['$airlockMaskedKey1'], false, null],
+    ['a masked value asked for as a key', ['password'], true, null],
+    ['a path that does not exist', ['nope', 3], false, null],
+    ['an index given as a string', ['nested', 'api_keys', '1'], false, null],
+  ])('%s', (_name, path, key, expected) => {
+    expect(findMaskedSecret(args, path, key)).toEqual(expected);
+  });
+});
