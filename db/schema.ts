@@ -1,16 +1,5 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  boolean,
-  customType,
-  index,
-  integer,
-  pgTable,
-  primaryKey,
-  text,
-  timestamp,
-  uniqueIndex,
-} from 'drizzle-orm/pg-core';
+import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
 
 /**
  * JSON stored as text, not jsonb: jsonb rejects "\u0000" and reorders keys, while
@@ -101,7 +90,9 @@ export const approvalRequests = pgTable(
     rule: jsonText('rule').notNull(),
     approverRoles: text('approver_roles').array().notNull(),
     /** Assessed when the call is held (server/lib/inspect.ts), so the queue can sort and filter by it. */
-    riskLevel: text('risk_level', { enum: ['high', 'medium', 'low'] }).notNull().default('low'),
+    riskLevel: text('risk_level', { enum: ['high', 'medium', 'low'] })
+      .notNull()
+      .default('low'),
     riskFlags: text('risk_flags').array().notNull().default(sql`'{}'::text[]`),
     requiredApprovals: integer('required_approvals').notNull(),
     createdAt: createdAt(),

@@ -4,11 +4,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { type Database, openDatabase } from '../db/client';
+import { authSecret } from './auth/next-auth';
 import { type Bootstrap, bootstrap } from './bootstrap';
 import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { syncPolicy, syncUpstreams } from './config/sync';
-import { authSecret } from './auth/next-auth';
 import { Gateway } from './gateway/gateway';
 import { isAirlockError } from './lib/errors';
 import { log } from './lib/log';
@@ -54,7 +54,10 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   const ownsDatabase = !options.database;
   const database =
     options.database ??
-    (await openDatabase({ url: options.databaseUrl ?? process.env.DATABASE_URL, dataDir: options.dataDir ?? process.env.AIRLOCK_DATA_DIR }));
+    (await openDatabase({
+      url: options.databaseUrl ?? process.env.DATABASE_URL,
+      dataDir: options.dataDir ?? process.env.AIRLOCK_DATA_DIR,
+    }));
   const instanceId = randomUUID();
   let ready = false;
   let requestHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
@@ -85,7 +88,10 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     server.listen(port, host, () => resolveListen());
   });
   const actualPort = (server.address() as AddressInfo).port;
-  const publicUrl = (options.publicUrl ?? process.env.AIRLOCK_PUBLIC_URL ?? config.publicUrl ?? `http://localhost:${actualPort}`).replace(/\/$/, '');
+  const publicUrl = (options.publicUrl ?? process.env.AIRLOCK_PUBLIC_URL ?? config.publicUrl ?? `http://localhost:${actualPort}`).replace(
+    /\/$/,
+    '',
+  );
 
   const closeAll = async () => {
     // stop accepting, end held calls and sockets, then drop the connections left (SSE, websockets)
@@ -111,7 +117,10 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       upstreams: () => config.upstreams,
       publicUrl,
       instanceId,
-      allowedHosts: (process.env.AIRLOCK_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+      allowedHosts: (process.env.AIRLOCK_ALLOWED_HOSTS ?? '')
+        .split(',')
+        .map((h) => h.trim())
+        .filter(Boolean),
       ...options.gateway,
     });
     await gateway.start();
@@ -121,9 +130,18 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       origins: () => [new URL(publicUrl).origin],
     });
     setRuntime({ db: database, config, instanceId, publicUrl, services: { gateway, realtime } });
-    if (options.console !== false) requestHandler = await startConsole(server, { dev: options.dev ?? process.env.AIRLOCK_DEV === '1', port: actualPort, host });
+    if (options.console !== false)
+      requestHandler = await startConsole(server, { dev: options.dev ?? process.env.AIRLOCK_DEV === '1', port: actualPort, host });
     ready = true;
-    return { url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`, port: actualPort, database, gateway, instanceId, bootstrap: created, close: closeAll };
+    return {
+      url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,
+      port: actualPort,
+      database,
+      gateway,
+      instanceId,
+      bootstrap: created,
+      close: closeAll,
+    };
   } catch (error) {
     await closeAll().catch(() => {});
     throw error;
@@ -164,7 +182,15 @@ function printBootstrap(airlock: Airlock): void {
       '',
       'Point an MCP client at the demo upstream, e.g. in its mcp.json:',
       JSON.stringify(
-        { mcpServers: { 'airlock-demo': { type: 'http', url: `${airlock.gateway.context.publicUrl}/mcp/demo`, headers: { Authorization: `Bearer ${created.agentToken}` } } } },
+        {
+          mcpServers: {
+            'airlock-demo': {
+              type: 'http',
+              url: `${airlock.gateway.context.publicUrl}/mcp/demo`,
+              headers: { Authorization: `Bearer ${created.agentToken}` },
+            },
+          },
+        },
         null,
         2,
       ),

@@ -40,8 +40,15 @@ export default async function QueuePage({ searchParams }: Props) {
       facets={facets}
       canDecide={allowed(user, 'approvals.decide')}
       userEmail={user.email}
-      grants={<GrantsPanel initial={grants.map((g) => ({ ...g, expiresAt: g.expiresAt.toISOString() }))} canRevoke={allowed(user, 'approvals.decide')} />}
-      empty={<EmptyQueue publicUrl={publicUrl} upstreams={Object.keys(config.upstreams)} canManageAgents={allowed(user, 'agents.manage')} />}
+      grants={
+        <GrantsPanel
+          initial={grants.map((g) => ({ ...g, expiresAt: g.expiresAt.toISOString() }))}
+          canRevoke={allowed(user, 'approvals.decide')}
+        />
+      }
+      empty={
+        <EmptyQueue publicUrl={publicUrl} upstreams={Object.keys(config.upstreams)} canManageAgents={allowed(user, 'agents.manage')} />
+      }
     />
   );
 }

@@ -16,10 +16,18 @@ export default async function SignInPage({ searchParams }: Props) {
     <main className="page" style={{ maxWidth: 420 }}>
       <h1>Sign in to Airlock</h1>
       {expired ? <p className="alert alert-warn">Your session expired. Sign in again to continue.</p> : null}
-      {error ? <p className="alert alert-error" role="alert">Sign-in failed. Check your email and password.</p> : null}
+      {error ? (
+        <p className="alert alert-error" role="alert">
+          Sign-in failed. Check your email and password.
+        </p>
+      ) : null}
       <SignInForm
         callbackUrl={target}
-        oidc={oidc ? { id: 'oidc' /* OIDC_PROVIDER_ID in server/auth/next-auth.ts */, name: process.env.AIRLOCK_OIDC_NAME || 'Single sign-on' } : null}
+        oidc={
+          oidc
+            ? { id: 'oidc' /* OIDC_PROVIDER_ID in server/auth/next-auth.ts */, name: process.env.AIRLOCK_OIDC_NAME || 'Single sign-on' }
+            : null
+        }
       />
     </main>
   );

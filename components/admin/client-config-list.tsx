@@ -1,8 +1,8 @@
 'use client';
 
 import { useId, useState } from 'react';
-import { clientConfigs } from './client-config';
 import { CopyButton } from '@/components/ui/copy-button';
+import { clientConfigs } from './client-config';
 
 type Props = {
   publicUrl: string;

@@ -146,6 +146,7 @@ export function DecisionBar(props: DecisionBarProps) {
       a: () => canApprove && mode === 'idle' && void approve(),
       d: () => setMode('deny'),
       e: () => props.allowEdit && canApprove && setMode('edit'),
+      // biome-ignore lint/correctness/noComponentHookFactories: a key name, not a component
       Escape: () => setMode('idle'),
     },
     !blocked,

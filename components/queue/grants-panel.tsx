@@ -4,7 +4,15 @@ import { useCallback, useState } from 'react';
 import { useApprovalFeed } from '@/components/realtime/feed';
 import { formatDuration, useNow } from './time';
 
-export type ActiveGrant = { id: string; requestId: string; upstream: string; tool: string; agent: string; createdBy: string; expiresAt: string };
+export type ActiveGrant = {
+  id: string;
+  requestId: string;
+  upstream: string;
+  tool: string;
+  agent: string;
+  createdBy: string;
+  expiresAt: string;
+};
 
 /** Session grants in force, revocable at once: a reviewer must see what they let through. */
 export function GrantsPanel({ initial, canRevoke }: { initial: ActiveGrant[]; canRevoke: boolean }) {

@@ -9,7 +9,14 @@ import { type ApprovalEvent, useApprovalFeed } from '@/components/realtime/feed'
 import type { QueueItem } from '@/server/approvals/queue';
 import { Countdown, formatAge, useNow } from './time';
 
-export type QueueFilters = { upstream?: string; agent?: string; tool?: string; risk?: 'high' | 'medium' | 'low'; q?: string; sort: 'age' | 'time-left' };
+export type QueueFilters = {
+  upstream?: string;
+  agent?: string;
+  tool?: string;
+  risk?: 'high' | 'medium' | 'low';
+  q?: string;
+  sort: 'age' | 'time-left';
+};
 export type Facets = { upstreams: string[]; agents: string[]; tools: string[] };
 
 type Props = {
@@ -67,7 +74,9 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
   }, [initial]);
 
   const resync = useCallback(async () => {
-    const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, { cache: 'no-store' }).catch(() => null);
+    const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
+      cache: 'no-store',
+    }).catch(() => null);
     if (response?.status === 401) return window.location.assign('/signin?expired=1');
     if (!response?.ok) return;
     const page = (await response.json()) as { items: QueueItem[]; total: number };
@@ -81,7 +90,9 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     if (countTimer.current) return;
     countTimer.current = setTimeout(async () => {
       countTimer.current = null;
-      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(() => null);
+      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(
+        () => null,
+      );
       if (response?.ok) setTotal(((await response.json()) as { total: number }).total);
     }, 200);
   }, [filters]);
@@ -153,8 +164,9 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       <div className="page-title">
         <h1>
           Queue <span className="visually-hidden">,</span>
-          <span className="badge" aria-label={`${total} pending`}>
+          <span className="badge">
             {total}
+            <span className="visually-hidden"> pending</span>
           </span>
         </h1>
         <span className={`live live-${feed}`} role="status">
@@ -162,32 +174,74 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
         </span>
       </div>
 
-      <form className="filters" role="search" onSubmit={(e) => e.preventDefault()}>
-        <label className="visually-hidden" htmlFor="queue-search">
-          Search pending requests
-        </label>
-        <input
-          id="queue-search"
-          ref={search}
-          type="search"
-          placeholder="Search (press /)"
-          defaultValue={filters.q ?? ''}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter') setFilter({ q: e.currentTarget.value.trim() || undefined });
-            if (e.key === 'Escape') e.currentTarget.blur();
-          }}
-        />
-        <FilterSelect label="Sort" value={filters.sort} options={[['age', 'Oldest first'], ['time-left', 'Least time left']]} onChange={(v) => setFilter({ sort: v as QueueFilters['sort'] })} />
-        <FilterSelect label="Upstream" value={filters.upstream} options={facets.upstreams.map((u) => [u, u])} onChange={(v) => setFilter({ upstream: v || undefined })} all />
-        <FilterSelect label="Agent" value={filters.agent} options={facets.agents.map((a) => [a, a])} onChange={(v) => setFilter({ agent: v || undefined })} all />
-        <FilterSelect label="Tool" value={filters.tool} options={facets.tools.map((t) => [t, t])} onChange={(v) => setFilter({ tool: v || undefined })} all />
-        <FilterSelect label="Risk" value={filters.risk} options={[['high', 'High'], ['medium', 'Medium'], ['low', 'Low']]} onChange={(v) => setFilter({ risk: (v || undefined) as QueueFilters['risk'] })} all />
-        {filtered ? (
-          <button type="button" className="btn btn-small" onClick={() => router.replace(filters.sort === 'age' ? '/' : '/?sort=time-left')}>
-            Clear filters
-          </button>
-        ) : null}
-      </form>
+      <search>
+        <form className="filters" onSubmit={(e) => e.preventDefault()}>
+          <label className="visually-hidden" htmlFor="queue-search">
+            Search pending requests
+          </label>
+          <input
+            id="queue-search"
+            ref={search}
+            type="search"
+            placeholder="Search (press /)"
+            defaultValue={filters.q ?? ''}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter') setFilter({ q: e.currentTarget.value.trim() || undefined });
+              if (e.key === 'Escape') e.currentTarget.blur();
+            }}
+          />
+          <FilterSelect
+            label="Sort"
+            value={filters.sort}
+            options={[
+              ['age', 'Oldest first'],
+              ['time-left', 'Least time left'],
+            ]}
+            onChange={(v) => setFilter({ sort: v as QueueFilters['sort'] })}
+          />
+          <FilterSelect
+            label="Upstream"
+            value={filters.upstream}
+            options={facets.upstreams.map((u) => [u, u])}
+            onChange={(v) => setFilter({ upstream: v || undefined })}
+            all
+          />
+          <FilterSelect
+            label="Agent"
+            value={filters.agent}
+            options={facets.agents.map((a) => [a, a])}
+            onChange={(v) => setFilter({ agent: v || undefined })}
+            all
+          />
+          <FilterSelect
+            label="Tool"
+            value={filters.tool}
+            options={facets.tools.map((t) => [t, t])}
+            onChange={(v) => setFilter({ tool: v || undefined })}
+            all
+          />
+          <FilterSelect
+            label="Risk"
+            value={filters.risk}
+            options={[
+              ['high', 'High'],
+              ['medium', 'Medium'],
+              ['low', 'Low'],
+            ]}
+            onChange={(v) => setFilter({ risk: (v || undefined) as QueueFilters['risk'] })}
+            all
+          />
+          {filtered ? (
+            <button
+              type="button"
+              className="btn btn-small"
+              onClick={() => router.replace(filters.sort === 'age' ? '/' : '/?sort=time-left')}
+            >
+              Clear filters
+            </button>
+          ) : null}
+        </form>
+      </search>
 
       {notice ? (
         <p className={`alert ${notice.kind === 'ok' ? 'alert-ok' : 'alert-error'}`} role={notice.kind === 'ok' ? 'status' : 'alert'}>
@@ -198,11 +252,20 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       {grants}
 
       {items.length === 0 ? (
-        filtered ? <p className="card muted">No pending request matches these filters.</p> : empty
+        filtered ? (
+          <p className="card muted">No pending request matches these filters.</p>
+        ) : (
+          empty
+        )
       ) : (
         <ol ref={list} className="queue" aria-label="Pending requests">
           {items.map((item, index) => (
-            <li key={item.id} className={`queue-item risk-${item.riskLevel}`} data-selected={index === selected || undefined} data-request-id={item.id}>
+            <li
+              key={item.id}
+              className={`queue-item risk-${item.riskLevel}`}
+              data-selected={index === selected || undefined}
+              data-request-id={item.id}
+            >
               <Link className="queue-link" href={`/approvals/${item.id}`} onFocus={() => setSelected(index)}>
                 <span className="queue-tool mono">{item.tool}</span>
                 <span className="muted"> on {item.upstream}</span>
@@ -229,7 +292,11 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
           ))}
         </ol>
       )}
-      {total > items.length ? <p className="muted">Showing the first {items.length} of {total}. Narrow the filters to see others.</p> : null}
+      {total > items.length ? (
+        <p className="muted">
+          Showing the first {items.length} of {total}. Narrow the filters to see others.
+        </p>
+      ) : null}
     </div>
   );
 }

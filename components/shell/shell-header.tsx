@@ -31,8 +31,9 @@ export function ShellHeader({ user, links }: Props) {
             <Link key={link.href} href={link.href} aria-current={current ? 'page' : undefined}>
               {link.label}
               {link.live && pending !== null && pending > 0 ? (
-                <span className="badge badge-count" aria-label={`${pending} pending`}>
+                <span className="badge badge-count">
                   {pending}
+                  <span className="visually-hidden"> pending</span>
                 </span>
               ) : null}
             </Link>

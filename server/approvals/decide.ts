@@ -2,11 +2,11 @@ import { and, count, eq } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { agents, approvalRequests, approvalVotes, users } from '../../db/schema';
 import { appendAudit } from '../audit/append';
-import { AirlockError } from '../lib/errors';
-import { notifyChange } from './lifecycle';
 import { digest } from '../lib/digest';
-import { checkArguments } from './schema-check';
+import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
+import { notifyChange } from './lifecycle';
+import { checkArguments } from './schema-check';
 import type { ApprovalRequest, DecisionInput, Reviewer, RuleSnapshot } from './types';
 
 export type DecideOptions = DecisionInput & { requestId: string; user: Reviewer };
@@ -25,11 +25,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
     const [reviewer] = await tx.select().from(users).where(eq(users.id, user.id));
     if (!reviewer || reviewer.disabled) throw new AirlockError('forbidden', 'your account is disabled');
 
-    const [request] = await tx
-      .select()
-      .from(approvalRequests)
-      .where(eq(approvalRequests.id, requestId))
-      .for('update');
+    const [request] = await tx.select().from(approvalRequests).where(eq(approvalRequests.id, requestId)).for('update');
     if (!request) throw new AirlockError('not_found', `approval request ${requestId} not found`);
     if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
     if (request.expiresAt.getTime() <= Date.now()) throw new AirlockError('conflict', 'this request has expired');
@@ -39,7 +35,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
       throw new AirlockError('forbidden', `only ${request.approverRoles.join(' or ')} reviewers may decide this request`);
     if (decision === 'approve') {
       const [agent] = await tx.select({ ownerId: agents.ownerId }).from(agents).where(eq(agents.id, request.agentId));
-      if (agent?.ownerId === reviewer.id) throw new AirlockError('forbidden', "you own this agent, so you cannot approve its calls");
+      if (agent?.ownerId === reviewer.id) throw new AirlockError('forbidden', 'you own this agent, so you cannot approve its calls');
     }
 
     const rule = request.rule as RuleSnapshot;
@@ -48,17 +44,23 @@ export async function decide(database: Database, options: DecideOptions): Promis
     if (isEdit) {
       if (!rule.allowEdit) throw new AirlockError('forbidden', `rule ${rule.id} does not allow editing the arguments`);
       // with several approvers each must approve the same call: an edit would change it under them
-      if (request.requiredApprovals > 1) throw new AirlockError('bad_request', 'arguments can be edited only on requests that need one approval');
+      if (request.requiredApprovals > 1)
+        throw new AirlockError('bad_request', 'arguments can be edited only on requests that need one approval');
       const violations = checkArguments((request.toolDefinition as { inputSchema?: unknown }).inputSchema, edited);
       if (violations.length > 0) {
-        throw new AirlockError('bad_request', `the edited arguments do not match the tool's input schema: ${violations.map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`, { violations });
+        throw new AirlockError(
+          'bad_request',
+          `the edited arguments do not match the tool's input schema: ${violations.map((v) => `${v.path || '/'} ${v.message}`).join('; ')}`,
+          { violations },
+        );
       }
     }
     if (grantMinutes !== undefined) {
       const max = rule.maxGrantMinutes ?? 0;
       if (max === 0) throw new AirlockError('forbidden', `rule ${rule.id} does not allow session grants`);
       if (grantMinutes > max) throw new AirlockError('bad_request', `rule ${rule.id} allows grants of at most ${max} minutes`);
-      if (request.requiredApprovals > 1) throw new AirlockError('bad_request', 'session grants are available only on requests that need one approval');
+      if (request.requiredApprovals > 1)
+        throw new AirlockError('bad_request', 'session grants are available only on requests that need one approval');
     }
 
     const inserted = await tx
@@ -118,4 +120,3 @@ export async function decide(database: Database, options: DecideOptions): Promis
     return { request: updated, approvals, final: true };
   });
 }
-

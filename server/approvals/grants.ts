@@ -14,7 +14,10 @@ export type Grant = typeof grants.$inferSelect;
  * deciding transaction, audited with it. Matching = same MCP session, upstream and tool,
  * with the tool definition the reviewer saw.
  */
-export async function createGrant(tx: Executor, { request, userId, minutes }: { request: ApprovalRequest; userId: string; minutes: number }): Promise<Grant> {
+export async function createGrant(
+  tx: Executor,
+  { request, userId, minutes }: { request: ApprovalRequest; userId: string; minutes: number },
+): Promise<Grant> {
   const now = new Date();
   const [grant] = await tx
     .insert(grants)
@@ -35,7 +38,14 @@ export async function createGrant(tx: Executor, { request, userId, minutes }: { 
     type: 'grant.created',
     actor: { type: 'user', id: userId },
     requestId: request.id,
-    payload: { grantId: grant.id, sessionId: grant.sessionId, upstream: grant.upstream, tool: grant.tool, minutes, expiresAt: grant.expiresAt.toISOString() },
+    payload: {
+      grantId: grant.id,
+      sessionId: grant.sessionId,
+      upstream: grant.upstream,
+      tool: grant.tool,
+      minutes,
+      expiresAt: grant.expiresAt.toISOString(),
+    },
   });
   return grant;
 }
@@ -43,7 +53,13 @@ export async function createGrant(tx: Executor, { request, userId, minutes }: { 
 /** The live grant covering a call, if any (the gateway asks before holding). */
 export async function findGrant(
   db: Executor,
-  { agentId, sessionId, upstream, tool, toolDefinitionHash }: { agentId: string; sessionId: string; upstream: string; tool: string; toolDefinitionHash: string },
+  {
+    agentId,
+    sessionId,
+    upstream,
+    tool,
+    toolDefinitionHash,
+  }: { agentId: string; sessionId: string; upstream: string; tool: string; toolDefinitionHash: string },
 ): Promise<Grant | null> {
   const [grant] = await db
     .select()
@@ -95,9 +111,16 @@ export async function revokeGrant(database: Database, { grantId, userId }: { gra
       .returning();
     if (!revoked) {
       const [existing] = await tx.select({ id: grants.id }).from(grants).where(eq(grants.id, grantId));
-      throw existing ? new AirlockError('conflict', 'this grant is already revoked') : new AirlockError('not_found', `grant ${grantId} not found`);
+      throw existing
+        ? new AirlockError('conflict', 'this grant is already revoked')
+        : new AirlockError('not_found', `grant ${grantId} not found`);
     }
-    await appendAudit(tx, { type: 'grant.revoked', actor: { type: 'user', id: userId }, requestId: revoked.requestId, payload: { grantId } });
+    await appendAudit(tx, {
+      type: 'grant.revoked',
+      actor: { type: 'user', id: userId },
+      requestId: revoked.requestId,
+      payload: { grantId },
+    });
     // consoles showing the grant refresh on the request's change event
     await notifyChange(tx, revoked.requestId, 'grant');
     return revoked;

@@ -1,4 +1,4 @@
 export { type DecideOptions, type DecideResult, decide } from './decide';
 export { claimExecution, closeRequest, createRequest, expireOverdue, getRequest, loadOutcomes } from './lifecycle';
-export { listRequests, getRequestDetail } from './queries';
+export { getRequestDetail, listRequests } from './queries';
 export * from './types';

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client';
 import { approvalRequests, users } from '../../db/schema';
-import { appendAudit, type AuditActor } from '../audit/append';
+import { type AuditActor, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
-import { assessRisk, type ToolAnnotations } from '../lib/inspect';
 import { AirlockError } from '../lib/errors';
+import { assessRisk, type ToolAnnotations } from '../lib/inspect';
 import type { Verdict } from '../policy/types';
 import { APPROVALS_CHANNEL, type ApprovalRequest, type Outcome } from './types';
 

@@ -75,7 +75,13 @@ export async function getRequestDetail(db: Executor, id: string) {
     .where(eq(approvalRequests.id, id));
   if (!row) throw new AirlockError('not_found', `approval request ${id} not found`);
   const votes = await db
-    .select({ userId: approvalVotes.userId, email: users.email, decision: approvalVotes.decision, reason: approvalVotes.reason, createdAt: approvalVotes.createdAt })
+    .select({
+      userId: approvalVotes.userId,
+      email: users.email,
+      decision: approvalVotes.decision,
+      reason: approvalVotes.reason,
+      createdAt: approvalVotes.createdAt,
+    })
     .from(approvalVotes)
     .innerJoin(users, eq(users.id, approvalVotes.userId))
     .where(eq(approvalVotes.requestId, id))
@@ -83,7 +89,14 @@ export async function getRequestDetail(db: Executor, id: string) {
   const session = await sessionTimeline(db, { sessionId: row.sessionId, until: row.createdAt, excludeRequestId: id });
   const { ownerEmail, ...request } = row;
   const decidedByEmail = row.decidedBy ? (votes.find((v) => v.userId === row.decidedBy)?.email ?? null) : null;
-  return { ...request, decidedByEmail, agent: { ...row.agent, ownerEmail }, votes, approvals: votes.filter((v) => v.decision === 'approve').length, session };
+  return {
+    ...request,
+    decidedByEmail,
+    agent: { ...row.agent, ownerEmail },
+    votes,
+    approvals: votes.filter((v) => v.decision === 'approve').length,
+    session,
+  };
 }
 
 export type RequestDetail = Awaited<ReturnType<typeof getRequestDetail>>;
@@ -101,7 +114,14 @@ export async function sessionTimeline(
   { sessionId, until, excludeRequestId, limit = 50 }: { sessionId: string; until: Date; excludeRequestId?: string; limit?: number },
 ): Promise<TimelineEntry[]> {
   const rows = await db
-    .select({ seq: auditEvents.seq, at: auditEvents.at, type: auditEvents.type, payload: auditEvents.payload, requestId: auditEvents.requestId, status: approvalRequests.status })
+    .select({
+      seq: auditEvents.seq,
+      at: auditEvents.at,
+      type: auditEvents.type,
+      payload: auditEvents.payload,
+      requestId: auditEvents.requestId,
+      status: approvalRequests.status,
+    })
     .from(auditEvents)
     .leftJoin(approvalRequests, eq(approvalRequests.id, auditEvents.requestId))
     .where(and(eq(auditEvents.sessionId, sessionId), inArray(auditEvents.type, TIMELINE_TYPES), lte(auditEvents.at, until)))

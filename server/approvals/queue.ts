@@ -63,7 +63,10 @@ const columns = {
   ownerEmail: owners.email,
   rule: approvalRequests.rule,
   requiredApprovals: approvalRequests.requiredApprovals,
-  approvals: sql<number>`(select count(*) from approval_votes v where v.request_id = ${approvalRequests.id} and v.decision = 'approve')`.mapWith(Number),
+  approvals:
+    sql<number>`(select count(*) from approval_votes v where v.request_id = ${approvalRequests.id} and v.decision = 'approve')`.mapWith(
+      Number,
+    ),
   riskLevel: approvalRequests.riskLevel,
   riskFlags: approvalRequests.riskFlags,
   argumentsHead: sql<string>`substring(${approvalRequests.arguments} from 1 for ${PREVIEW_SOURCE})`,
@@ -152,13 +155,31 @@ export async function queueFacets(db: Executor) {
     .where(gte(approvalRequests.createdAt, new Date(Date.now() - 30 * 24 * 3600_000)))
     .limit(2000);
   const sorted = (values: string[]) => [...new Set(values)].sort();
-  return { upstreams: sorted(rows.map((r) => r.upstream)), tools: sorted(rows.map((r) => r.tool)), agents: sorted(rows.map((r) => r.agent)) };
+  return {
+    upstreams: sorted(rows.map((r) => r.upstream)),
+    tools: sorted(rows.map((r) => r.tool)),
+    agents: sorted(rows.map((r) => r.agent)),
+  };
 }
 
 /** How often the same call (same upstream, tool and argument digest) was decided recently, by outcome. */
-export async function similarDecisions(db: Executor, { upstream, tool, argumentsDigest, excludeId, days = 7 }: { upstream: string; tool: string; argumentsDigest: string; excludeId: string; days?: number }) {
+export async function similarDecisions(
+  db: Executor,
+  {
+    upstream,
+    tool,
+    argumentsDigest,
+    excludeId,
+    days = 7,
+  }: { upstream: string; tool: string; argumentsDigest: string; excludeId: string; days?: number },
+) {
   const since = new Date(Date.now() - days * 24 * 3600_000);
-  const same = and(eq(approvalRequests.upstream, upstream), eq(approvalRequests.tool, tool), gte(approvalRequests.createdAt, since), sql`${approvalRequests.id} <> ${excludeId}`);
+  const same = and(
+    eq(approvalRequests.upstream, upstream),
+    eq(approvalRequests.tool, tool),
+    gte(approvalRequests.createdAt, since),
+    sql`${approvalRequests.id} <> ${excludeId}`,
+  );
   const [identical, sameTool] = await Promise.all([
     db
       .select({ status: approvalRequests.status, n: count() })
@@ -167,7 +188,8 @@ export async function similarDecisions(db: Executor, { upstream, tool, arguments
       .groupBy(approvalRequests.status),
     db.select({ status: approvalRequests.status, n: count() }).from(approvalRequests).where(same).groupBy(approvalRequests.status),
   ]);
-  const tally = (rows: { status: string; n: number }[]) => Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Record<string, number>;
+  const tally = (rows: { status: string; n: number }[]) =>
+    Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Record<string, number>;
   return { days, identical: tally(identical), sameTool: tally(sameTool) };
 }
 

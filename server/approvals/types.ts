@@ -14,7 +14,12 @@ export const ZDecision = z
     /** Approve these arguments instead of the agent's (where the rule allows editing). */
     arguments: z.record(z.string(), z.unknown()).optional(),
     /** Also allow matching calls in this MCP session for this many minutes (where the rule allows grants). */
-    grantMinutes: z.number().int().min(1).max(24 * 60).optional(),
+    grantMinutes: z
+      .number()
+      .int()
+      .min(1)
+      .max(24 * 60)
+      .optional(),
   })
   .strict()
   .refine((d) => d.decision === 'approve' || (d.arguments === undefined && d.grantMinutes === undefined), {

@@ -13,12 +13,7 @@ export async function* readAuditInOrder(db: Executor, pageSize = DEFAULT_PAGE_SI
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
   let afterSeq = 0;
   for (;;) {
-    const page = await db
-      .select()
-      .from(auditEvents)
-      .where(gt(auditEvents.seq, afterSeq))
-      .orderBy(asc(auditEvents.seq))
-      .limit(pageSize);
+    const page = await db.select().from(auditEvents).where(gt(auditEvents.seq, afterSeq)).orderBy(asc(auditEvents.seq)).limit(pageSize);
     yield* page;
     if (page.length < pageSize) return;
     afterSeq = page[page.length - 1].seq;

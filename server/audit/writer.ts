@@ -46,8 +46,13 @@ export class AuditWriter {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        const events = await this.db.orm.transaction((tx) => appendAudit(tx, batch.map((p) => p.input)));
-        batch.forEach((p, i) => p.resolve(events[i]));
+        const events = await this.db.orm.transaction((tx) =>
+          appendAudit(
+            tx,
+            batch.map((p) => p.input),
+          ),
+        );
+        for (const [i, p] of batch.entries()) p.resolve(events[i]);
       } catch (error) {
         for (const p of batch) p.reject(error);
       }

@@ -104,7 +104,11 @@ export type AuthenticateAgentOptions = { token: string | null | undefined; upstr
 export async function authenticateAgent(db: DatabaseOrExecutor, { token, upstream }: AuthenticateAgentOptions): Promise<Agent> {
   if (typeof token !== 'string' || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 200)
     throw new AirlockError('unauthorized', 'missing or malformed agent token');
-  const [agent] = await executor(db).select(agentColumns).from(agents).where(eq(agents.tokenHash, hashToken(token))).limit(1);
+  const [agent] = await executor(db)
+    .select(agentColumns)
+    .from(agents)
+    .where(eq(agents.tokenHash, hashToken(token)))
+    .limit(1);
   // one message for unknown and revoked: the response does not tell which tokens once existed
   if (!agent || agent.revokedAt) throw new AirlockError('unauthorized', 'unknown or revoked agent token');
   if (agent.upstreams.length > 0 && !agent.upstreams.includes(upstream))

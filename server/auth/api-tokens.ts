@@ -76,11 +76,7 @@ export async function revokeApiToken(db: DatabaseOrExecutor, options: RevokeApiT
     if (!row || (input.userId !== undefined && row.userId !== input.userId))
       throw new AirlockError('not_found', `no API token ${input.tokenId}`);
     if (row.revokedAt) throw new AirlockError('conflict', `API token ${row.name} is already revoked`);
-    const [apiToken] = await tx
-      .update(apiTokens)
-      .set({ revokedAt: new Date() })
-      .where(eq(apiTokens.id, row.id))
-      .returning(tokenColumns);
+    const [apiToken] = await tx.update(apiTokens).set({ revokedAt: new Date() }).where(eq(apiTokens.id, row.id)).returning(tokenColumns);
     await appendAudit(tx, {
       type: 'token.revoked',
       actor: input.actor ?? { type: 'system' },
@@ -92,11 +88,7 @@ export async function revokeApiToken(db: DatabaseOrExecutor, options: RevokeApiT
 
 /** A user's API tokens, newest first (revoked ones included). */
 export async function listApiTokens(db: DatabaseOrExecutor, { userId }: { userId: string }): Promise<ApiToken[]> {
-  return executor(db)
-    .select(tokenColumns)
-    .from(apiTokens)
-    .where(eq(apiTokens.userId, userId))
-    .orderBy(desc(apiTokens.createdAt));
+  return executor(db).select(tokenColumns).from(apiTokens).where(eq(apiTokens.userId, userId)).orderBy(desc(apiTokens.createdAt));
 }
 
 /**
@@ -132,12 +124,7 @@ export async function authenticateApiToken(db: DatabaseOrExecutor, token: string
     await handle
       .update(apiTokens)
       .set({ lastUsedAt: sql`now()` })
-      .where(
-        and(
-          eq(apiTokens.id, tokenId),
-          or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, sql`now() - interval '1 minute'`)),
-        ),
-      );
+      .where(and(eq(apiTokens.id, tokenId), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, sql`now() - interval '1 minute'`))));
   }
   return user;
 }

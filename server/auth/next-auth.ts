@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { NextAuthOptions, Session } from 'next-auth';
-import type { OAuthConfig } from 'next-auth/providers/oauth';
 import type { CredentialsConfig } from 'next-auth/providers/credentials';
+import type { OAuthConfig } from 'next-auth/providers/oauth';
 import type { Database } from '../../db/client';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
@@ -54,7 +54,8 @@ export function authSecret(db: Pick<Database, 'kind'>, options: AuthSecretOption
   }
   const dataDir = options.dataDir ?? env.AIRLOCK_DATA_DIR ?? '.airlock';
   // the data dir is chosen at run time: tell Turbopack not to trace the whole project from here
-  const file = dataDir === 'memory://' ? dataDir : join(/*turbopackIgnore: true*/ resolve(/*turbopackIgnore: true*/ dataDir), 'auth-secret');
+  const file =
+    dataDir === 'memory://' ? dataDir : join(/*turbopackIgnore: true*/ resolve(/*turbopackIgnore: true*/ dataDir), 'auth-secret');
   let secret = generatedSecrets.get(file);
   if (!secret) {
     secret = dataDir === 'memory://' ? randomBytes(32).toString('base64url') : readOrCreateSecret(file);
@@ -72,7 +73,8 @@ function readOrCreateSecret(file: string): string {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
   const secret = readFileSync(file, 'utf8').trim();
-  if (secret.length < MIN_SECRET_LENGTH) throw new AirlockError('internal', `${file} holds no usable secret: delete it to generate a new one`);
+  if (secret.length < MIN_SECRET_LENGTH)
+    throw new AirlockError('internal', `${file} holds no usable secret: delete it to generate a new one`);
   return secret;
 }
 
@@ -89,7 +91,15 @@ export type OidcSignInOptions = { issuer: string; subject: string; email?: strin
 export async function authorizeOidcSignIn(db: DatabaseOrExecutor, options: OidcSignInOptions): Promise<User | null> {
   const email = (options.email ?? '').trim().toLowerCase().slice(0, 320);
   const user = email && options.emailVerified !== false ? await findUserByEmail(db, { email }) : null;
-  const reason = !email ? 'no_email' : options.emailVerified === false ? 'email_not_verified' : !user ? 'unknown_email' : user.disabled ? 'disabled' : null;
+  const reason = !email
+    ? 'no_email'
+    : options.emailVerified === false
+      ? 'email_not_verified'
+      : !user
+        ? 'unknown_email'
+        : user.disabled
+          ? 'disabled'
+          : null;
   const payload = {
     email,
     method: 'oidc',
@@ -163,7 +173,11 @@ export function authOptions(getDb: () => Database, config: AuthOptionsConfig = {
           idToken: true,
           checks: ['pkce', 'state'],
           authorization: { params: { scope: 'openid email profile' } },
-          profile: (profile) => ({ id: profile.sub, email: profile.email ?? null, name: profile.name ?? profile.preferred_username ?? null }),
+          profile: (profile) => ({
+            id: profile.sub,
+            email: profile.email ?? null,
+            name: profile.name ?? profile.preferred_username ?? null,
+          }),
         }
       : null;
 
@@ -221,9 +235,7 @@ export function authOptions(getDb: () => Database, config: AuthOptionsConfig = {
       async signOut({ token }) {
         const userId = typeof token?.sub === 'string' ? token.sub : null;
         if (!userId) return;
-        await inTransaction(getDb(), (tx) =>
-          appendAudit(tx, { type: 'auth.sign_out', actor: { type: 'user', id: userId }, payload: {} }),
-        );
+        await inTransaction(getDb(), (tx) => appendAudit(tx, { type: 'auth.sign_out', actor: { type: 'user', id: userId }, payload: {} }));
       },
     },
   };

@@ -1,13 +1,6 @@
 import type { Role } from '../../db/schema';
 
-export const permissions = [
-  'approvals.read',
-  'approvals.decide',
-  'audit.read',
-  'users.manage',
-  'agents.manage',
-  'upstreams.read',
-] as const;
+export const permissions = ['approvals.read', 'approvals.decide', 'audit.read', 'users.manage', 'agents.manage', 'upstreams.read'] as const;
 
 /** Something a signed-in person may do; checked at every entry point (invariant 7). */
 export type Permission = (typeof permissions)[number];

@@ -126,11 +126,7 @@ export async function setUserDisabled(db: DatabaseOrExecutor, options: SetUserDi
     const row = await lockUser(tx, input);
     if (row.disabled === input.disabled) return withoutHash(row);
     if (input.disabled && row.role === 'admin') await assertAnotherAdmin(tx, row.id);
-    const [user] = await tx
-      .update(users)
-      .set({ disabled: input.disabled })
-      .where(eq(users.id, row.id))
-      .returning(userColumns);
+    const [user] = await tx.update(users).set({ disabled: input.disabled }).where(eq(users.id, row.id)).returning(userColumns);
     await appendAudit(tx, {
       type: input.disabled ? 'user.disabled' : 'user.enabled',
       actor: input.actor ?? SYSTEM,
@@ -161,11 +157,7 @@ export async function resetPassword(db: DatabaseOrExecutor, options: ResetPasswo
 
 /** The user with this email (compared lower-cased), or null. */
 export async function findUserByEmail(db: DatabaseOrExecutor, { email }: { email: string }): Promise<User | null> {
-  const [user] = await executor(db)
-    .select(userColumns)
-    .from(users)
-    .where(eq(users.email, email.trim().toLowerCase()))
-    .limit(1);
+  const [user] = await executor(db).select(userColumns).from(users).where(eq(users.email, email.trim().toLowerCase())).limit(1);
   return user ?? null;
 }
 

@@ -8,10 +8,7 @@ export const ZEmail = z.string().trim().toLowerCase().max(320).pipe(z.email('not
 export const ZRole = z.enum(roles, { error: () => `role must be one of ${roles.join(', ')}` });
 
 /** Long enough to resist guessing, short enough that hashing it cannot be used to burn CPU. */
-export const ZPassword = z
-  .string()
-  .min(8, 'passwords need at least 8 characters')
-  .max(256, 'passwords are at most 256 characters');
+export const ZPassword = z.string().min(8, 'passwords need at least 8 characters').max(256, 'passwords are at most 256 characters');
 
 export const ZDisplayName = z.string().trim().min(1, 'name must not be empty').max(200);
 

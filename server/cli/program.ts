@@ -65,10 +65,11 @@ function report(error: unknown): number {
   return EXIT_FAILURE;
 }
 
-function action<A extends unknown[]>(fn: (...args: A) => Promise<number | undefined | void>): (...args: A) => Promise<void> {
+function action<A extends unknown[]>(fn: (...args: A) => Promise<unknown>): (...args: A) => Promise<void> {
   return async (...args) => {
     try {
-      process.exitCode = (await fn(...args)) ?? 0;
+      const code = await fn(...args);
+      process.exitCode = typeof code === 'number' ? code : 0;
     } catch (error) {
       process.exitCode = report(error);
     }
@@ -88,7 +89,13 @@ const role = (value: string) => option('--role', () => parseInput(ZRole, value))
 
 function table(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
-  for (const row of [header, ...rows]) out(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd());
+  for (const row of [header, ...rows])
+    out(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -333,7 +340,14 @@ export function buildProgram(): Command {
         let result: Awaited<ReturnType<typeof callTool>>;
         try {
           result = await callTool(
-            { upstream, tool, arguments: args as Record<string, unknown>, url: opts.url, token: opts.token ?? process.env.AIRLOCK_TOKEN ?? '', timeoutMs: Number(opts.wait) * 60_000 },
+            {
+              upstream,
+              tool,
+              arguments: args as Record<string, unknown>,
+              url: opts.url,
+              token: opts.token ?? process.env.AIRLOCK_TOKEN ?? '',
+              timeoutMs: Number(opts.wait) * 60_000,
+            },
             err,
           );
         } catch (error) {

@@ -48,7 +48,11 @@ function hiddenPrompt(stdin: NodeJS.ReadStream, prompt: string): Promise<string>
 export async function readNewPassword(stdin: NodeJS.ReadStream = process.stdin): Promise<string> {
   if (!stdin.isTTY) {
     const line = await readFirstLine(stdin);
-    if (!line) throw new CliError(1, 'no password on stdin: pipe one line, run in a terminal to be prompted, or use --no-password for single sign-on users');
+    if (!line)
+      throw new CliError(
+        1,
+        'no password on stdin: pipe one line, run in a terminal to be prompted, or use --no-password for single sign-on users',
+      );
     return line;
   }
   const first = await hiddenPrompt(stdin, 'Password: ');

@@ -22,8 +22,23 @@ export function demoUpstream(): UpstreamConfig {
  * held with the console's options (edit, session grants) turned on to show them.
  */
 export const demoRules: RuleInput[] = [
-  { id: 'demo-transfers', upstream: 'demo', tool: 'transfer_funds', action: 'require_approval', allowEdit: true, reason: 'Moving money needs a human' },
-  { id: 'demo-email', upstream: 'demo', tool: 'send_email', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30, reason: 'Email leaves the company' },
+  {
+    id: 'demo-transfers',
+    upstream: 'demo',
+    tool: 'transfer_funds',
+    action: 'require_approval',
+    allowEdit: true,
+    reason: 'Moving money needs a human',
+  },
+  {
+    id: 'demo-email',
+    upstream: 'demo',
+    tool: 'send_email',
+    action: 'require_approval',
+    allowEdit: true,
+    maxGrantMinutes: 30,
+    reason: 'Email leaves the company',
+  },
   { id: 'demo-deletes', upstream: 'demo', tool: 'delete_records', action: 'require_approval', reason: 'Deleting records cannot be undone' },
 ];
 

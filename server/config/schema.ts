@@ -1,9 +1,7 @@
 import { z } from 'zod';
 import { ZRule } from '../policy/types';
 
-export const ZUpstreamName = z
-  .string()
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'upstream names are 1-63 letters, digits, "-" or "_"');
+export const ZUpstreamName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'upstream names are 1-63 letters, digits, "-" or "_"');
 
 export const ZStdioUpstream = z
   .object({

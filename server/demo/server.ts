@@ -14,7 +14,7 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { type Account, createDemoState, type Customer, HANDBOOK, type Invoice, INVOICES_CSV_PATH, invoicesCsv } from './data';
+import { type Account, type Customer, createDemoState, HANDBOOK, INVOICES_CSV_PATH, type Invoice, invoicesCsv } from './data';
 
 const state = createDemoState();
 const now = () => new Date().toISOString();
@@ -116,14 +116,21 @@ server.registerTool(
   'get_balance',
   {
     title: 'Get account balance',
-    description: 'Current balance of one of the company bank accounts (ACC-1001 Operating, ACC-1002 Payroll, ACC-2001 EU Operations, ACC-3001 Reserve).',
+    description:
+      'Current balance of one of the company bank accounts (ACC-1001 Operating, ACC-1002 Payroll, ACC-2001 EU Operations, ACC-3001 Reserve).',
     inputSchema: { account: z.string().describe('Account id, e.g. ACC-1001') },
     annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   },
   async ({ account }) => {
     const found = state.accounts.get(account.trim().toUpperCase());
     if (!found) return failure(`Unknown account ${account}. Accounts: ${[...state.accounts.keys()].join(', ')}`);
-    return json({ account: found.id, name: found.name, currency: found.currency, balance: found.balanceCents / 100, formatted: formatMoney(found.balanceCents, found.currency) });
+    return json({
+      account: found.id,
+      name: found.name,
+      currency: found.currency,
+      balance: found.balanceCents / 100,
+      formatted: formatMoney(found.balanceCents, found.currency),
+    });
   },
 );
 
@@ -144,7 +151,13 @@ server.registerTool(
   },
   async ({ to, subject, body, cc }) => {
     const messageId = nextId('msg');
-    const headers = [`From: ops@kestrel.example`, `To: ${to}`, ...(cc?.length ? [`Cc: ${cc.join(', ')}`] : []), `Subject: ${subject}`, `Message-ID: <${messageId}@kestrel.example>`];
+    const headers = [
+      `From: ops@kestrel.example`,
+      `To: ${to}`,
+      ...(cc?.length ? [`Cc: ${cc.join(', ')}`] : []),
+      `Subject: ${subject}`,
+      `Message-ID: <${messageId}@kestrel.example>`,
+    ];
     state.files.set(`/outbox/${messageId}.eml`, { content: `${headers.join('\n')}\n\n${body}\n`, modified: now() });
     return json({ status: 'sent', message_id: messageId, to, cc: cc ?? [], subject });
   },
@@ -191,7 +204,8 @@ server.registerTool(
   'transfer_funds',
   {
     title: 'Transfer funds',
-    description: 'Move money from a company account to another company account or to an external payee (IBAN or account number). Cannot be undone.',
+    description:
+      'Move money from a company account to another company account or to an external payee (IBAN or account number). Cannot be undone.',
     inputSchema: {
       from_account: z.string().describe('Company account to debit, e.g. ACC-1001'),
       to_account: z.string().min(1).describe('Company account (ACC-…) or external IBAN / account number to credit'),
@@ -233,7 +247,10 @@ server.registerTool(
     title: 'Create pull request',
     description: 'Open a pull request on the company Git host (git.kestrel.example) from a branch into the base branch.',
     inputSchema: {
-      repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name').describe('Repository as owner/name, e.g. kestrel/platform'),
+      repo: z
+        .string()
+        .regex(/^[\w.-]+\/[\w.-]+$/, 'owner/name')
+        .describe('Repository as owner/name, e.g. kestrel/platform'),
       title: z.string().min(1).max(200).describe('Pull request title'),
       body: z.string().max(20_000).describe('Description in Markdown'),
       branch: z.string().min(1).describe('Branch with the changes'),

@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { eq } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { approvalRequests, upstreams } from '../../db/schema';
-import { appendAudit } from '../audit/append';
-import { digest } from '../lib/digest';
 import { closeRequest, expireOverdue } from '../approvals/lifecycle';
+import { appendAudit } from '../audit/append';
 import { AuditWriter } from '../audit/writer';
 import { authenticateAgent } from '../auth/agents';
 import type { UpstreamConfig } from '../config/schema';
+import { digest } from '../lib/digest';
 import { isAirlockError } from '../lib/errors';
 import { log } from '../lib/log';
 import type { Rule } from '../policy/types';
@@ -91,7 +91,12 @@ export class Gateway {
       .from(approvalRequests)
       .where(eq(approvalRequests.status, 'pending'));
     for (const { id } of orphans) {
-      await closeRequest(this.context.database, { id, status: 'cancelled', reason: 'Airlock restarted while the call was held', actor: { type: 'system' } });
+      await closeRequest(this.context.database, {
+        id,
+        status: 'cancelled',
+        reason: 'Airlock restarted while the call was held',
+        actor: { type: 'system' },
+      });
     }
   }
 

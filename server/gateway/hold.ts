@@ -30,7 +30,9 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
     });
   } catch (error) {
     log.error('gateway: cannot record an approval request; call refused', { error: String(error) });
-    return session.reply(refusal(request.id, 'Airlock could not record an approval request for this call, so it was not executed. Try again later.'));
+    return session.reply(
+      refusal(request.id, 'Airlock could not record an approval request for this call, so it was not executed. Try again later.'),
+    );
   }
 
   const reviewUrl = `${context.publicUrl}/approvals/${approval.id}`;
@@ -52,7 +54,11 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   let progress = 0;
   const sendProgress = () =>
     void session.toDownstream(
-      { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token as string | number, progress: ++progress, message: waiting } },
+      {
+        jsonrpc: '2.0',
+        method: 'notifications/progress',
+        params: { progressToken: token as string | number, progress: ++progress, message: waiting },
+      },
       request.id,
     );
   const timer = token === undefined ? undefined : setInterval(sendProgress, context.progressIntervalMs);
@@ -91,28 +97,49 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
     case 'denied': {
       const who = outcome.decidedByEmail ? ` (${outcome.decidedByEmail})` : '';
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
-      return session.reply(refusal(request.id, `A reviewer denied this call${who}${why}. It was not executed; do not retry it unchanged.`, { ...meta, reason: outcome.reason }));
+      return session.reply(
+        refusal(request.id, `A reviewer denied this call${who}${why}. It was not executed; do not retry it unchanged.`, {
+          ...meta,
+          reason: outcome.reason,
+        }),
+      );
     }
     case 'expired':
-      return session.reply(refusal(request.id, `No reviewer decided within ${minutes} min, so the call expired and was not executed.`, meta));
+      return session.reply(
+        refusal(request.id, `No reviewer decided within ${minutes} min, so the call expired and was not executed.`, meta),
+      );
     default:
-      return session.reply(refusal(request.id, `The approval request was ${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}. The call was not executed.`, meta));
+      return session.reply(
+        refusal(
+          request.id,
+          `The approval request was ${outcome.status}${outcome.reason ? `: ${outcome.reason}` : ''}. The call was not executed.`,
+          meta,
+        ),
+      );
   }
 }
 
 /** invariant 2 and 3: forward exactly the approved call, once, and only if nothing drifted. */
-async function executeApproved(session: GatewaySession, request: JSONRPCRequest, approval: ApprovalRequest, outcome: Outcome): Promise<void> {
+async function executeApproved(
+  session: GatewaySession,
+  request: JSONRPCRequest,
+  approval: ApprovalRequest,
+  outcome: Outcome,
+): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
     await context.audit
       .record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { reason } })
       .catch((error) => log.error('gateway: audit failed', { error: String(error) }));
-    return session.reply(refusal(request.id, `${reason} The call was not executed.`, { status: 'refused', approvalRequestId: approval.id }));
+    return session.reply(
+      refusal(request.id, `${reason} The call was not executed.`, { status: 'refused', approvalRequestId: approval.id }),
+    );
   };
 
   const original = (request.params as { arguments?: unknown }).arguments ?? {};
   const approvedArguments = outcome.approvedArguments ?? original;
-  if (digest(original) !== approval.argumentsDigest) return refuse('The held arguments no longer match the approval request.', 'tool.binding_refused');
+  if (digest(original) !== approval.argumentsDigest)
+    return refuse('The held arguments no longer match the approval request.', 'tool.binding_refused');
   if (!outcome.approvedArgumentsDigest || digest(approvedArguments) !== outcome.approvedArgumentsDigest) {
     return refuse('The approved arguments do not match their recorded digest.', 'tool.binding_refused');
   }
@@ -132,13 +159,22 @@ async function executeApproved(session: GatewaySession, request: JSONRPCRequest,
 
   let claimed: boolean;
   try {
-    claimed = await claimExecution(context.database, { id: approval.id, argumentsDigest: outcome.approvedArgumentsDigest, agentId: session.agent.id });
+    claimed = await claimExecution(context.database, {
+      id: approval.id,
+      argumentsDigest: outcome.approvedArgumentsDigest,
+      agentId: session.agent.id,
+    });
   } catch (error) {
     log.error('gateway: cannot claim execution; call refused', { error: String(error) });
-    return session.reply(refusal(request.id, 'Airlock could not record the execution of this approved call, so it was not executed. Try again later.'));
+    return session.reply(
+      refusal(request.id, 'Airlock could not record the execution of this approved call, so it was not executed. Try again later.'),
+    );
   }
-  if (!claimed) return session.reply(refusal(request.id, 'This approval was already used or is no longer valid. The call was not executed.'));
+  if (!claimed)
+    return session.reply(refusal(request.id, 'This approval was already used or is no longer valid. The call was not executed.'));
 
-  const forwarded: JSONRPCRequest = edited ? { ...request, params: { ...request.params, arguments: approvedArguments as Record<string, unknown> } } : request;
+  const forwarded: JSONRPCRequest = edited
+    ? { ...request, params: { ...request.params, arguments: approvedArguments as Record<string, unknown> } }
+    : request;
   await session.forward(forwarded, { tool: approval.tool, approvalId: approval.id, edited });
 }

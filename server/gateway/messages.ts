@@ -9,8 +9,8 @@ import {
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 
-export { ErrorCode };
 export type { JSONRPCMessage, JSONRPCNotification, JSONRPCRequest, RequestId };
+export { ErrorCode };
 
 /** A message with an id and a method: a request (either direction). */
 export function isRequest(message: JSONRPCMessage): message is JSONRPCRequest {

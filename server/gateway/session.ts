@@ -3,11 +3,11 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
+import { findGrant } from '../approvals/grants';
 import type { AuditInput } from '../audit/append';
 import type { UpstreamConfig } from '../config/schema';
 import { digest } from '../lib/digest';
 import { log } from '../lib/log';
-import { findGrant } from '../approvals/grants';
 import { evaluate } from '../policy/evaluate';
 import type { AgentIdentity, GatewayContext } from './context';
 import { holdCall } from './hold';
@@ -133,7 +133,9 @@ export class GatewaySession {
       await this.sendUpstream(request);
     } catch (error) {
       this.inflight.delete(request.id);
-      await this.reply(errorResponse(request.id, ErrorCode.InternalError, `upstream ${this.upstreamName} is unavailable: ${(error as Error).message}`));
+      await this.reply(
+        errorResponse(request.id, ErrorCode.InternalError, `upstream ${this.upstreamName} is unavailable: ${(error as Error).message}`),
+      );
     }
   }
 
@@ -154,11 +156,15 @@ export class GatewaySession {
     transport.onclose = () => void this.close(`upstream ${this.upstreamName} closed`);
     transport.onerror = (error) => log.debug(`gateway: upstream ${this.upstreamName}`, { error: error.message });
     if (transport instanceof StdioClientTransport) {
-      transport.stderr?.on('data', (chunk: Buffer) => log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }));
+      transport.stderr?.on('data', (chunk: Buffer) =>
+        log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }),
+      );
     }
     this.upstreamReady = transport.start().catch(async (error: Error) => {
       this.upstream = undefined;
-      await this.reply(errorResponse(initializeId, ErrorCode.InternalError, `cannot start upstream ${this.upstreamName}: ${error.message}`));
+      await this.reply(
+        errorResponse(initializeId, ErrorCode.InternalError, `cannot start upstream ${this.upstreamName}: ${error.message}`),
+      );
       throw error;
     });
     return this.upstreamReady.catch(() => {});
@@ -225,11 +231,20 @@ export class GatewaySession {
       });
     } catch (error) {
       log.error('gateway: audit of a tool result failed; result withheld', { error: String(error) });
-      return this.reply(errorResponse(message.id as RequestId, ErrorCode.InternalError, 'Airlock could not record the result in its audit log, so it is withheld'));
+      return this.reply(
+        errorResponse(
+          message.id as RequestId,
+          ErrorCode.InternalError,
+          'Airlock could not record the result in its audit log, so it is withheld',
+        ),
+      );
     }
     if (call.edited && result && Array.isArray(result.content)) {
       // the agent must know it got the result of arguments a reviewer changed
-      result.content = [...result.content, { type: 'text', text: 'Note from Airlock: a reviewer edited the arguments of this call before approving it.' }];
+      result.content = [
+        ...result.content,
+        { type: 'text', text: 'Note from Airlock: a reviewer edited the arguments of this call before approving it.' },
+      ];
     }
     await this.reply(message);
   }
@@ -293,8 +308,18 @@ export class GatewaySession {
       tool = await this.tools.find(name);
     } catch (error) {
       // invariant 1: without the tool's definition there is no verdict, so no call
-      await this.auditOrLog({ type: 'tool.refused', actor, sessionId: this.sessionId, payload: { ...base, reason: 'tool list unavailable' } });
-      return this.reply(refusal(request.id, `Airlock could not read the tool list of ${this.upstreamName} (${(error as Error).message}); the call was not executed.`));
+      await this.auditOrLog({
+        type: 'tool.refused',
+        actor,
+        sessionId: this.sessionId,
+        payload: { ...base, reason: 'tool list unavailable' },
+      });
+      return this.reply(
+        refusal(
+          request.id,
+          `Airlock could not read the tool list of ${this.upstreamName} (${(error as Error).message}); the call was not executed.`,
+        ),
+      );
     }
     if (!tool) {
       await this.auditOrLog({ type: 'tool.unknown', actor, sessionId: this.sessionId, payload: base });
@@ -303,15 +328,32 @@ export class GatewaySession {
 
     const verdict = evaluate(this.context.rules(), this.upstreamName, tool);
     if (verdict.action === 'deny') {
-      await this.auditOrLog({ type: 'tool.denied', actor, sessionId: this.sessionId, payload: { ...base, rule: verdict.ruleId, reason: verdict.reason } });
-      return this.reply(refusal(request.id, `Denied by policy (rule ${verdict.ruleId}): ${verdict.reason}. Do not retry this call.`, { status: 'denied', rule: verdict.ruleId }));
+      await this.auditOrLog({
+        type: 'tool.denied',
+        actor,
+        sessionId: this.sessionId,
+        payload: { ...base, rule: verdict.ruleId, reason: verdict.reason },
+      });
+      return this.reply(
+        refusal(request.id, `Denied by policy (rule ${verdict.ruleId}): ${verdict.reason}. Do not retry this call.`, {
+          status: 'denied',
+          rule: verdict.ruleId,
+        }),
+      );
     }
     if (verdict.action === 'allow') {
       try {
-        await this.context.audit.record({ type: 'tool.allowed', actor, sessionId: this.sessionId, payload: { ...base, arguments: args, rule: verdict.ruleId } });
+        await this.context.audit.record({
+          type: 'tool.allowed',
+          actor,
+          sessionId: this.sessionId,
+          payload: { ...base, arguments: args, rule: verdict.ruleId },
+        });
       } catch (error) {
         log.error('gateway: audit unavailable; allowed call refused', { error: String(error) });
-        return this.reply(refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'));
+        return this.reply(
+          refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'),
+        );
       }
       return this.forward(request, { tool: name });
     }
@@ -331,10 +373,18 @@ export class GatewaySession {
     }
     if (grantId) {
       try {
-        await this.context.audit.record({ type: 'tool.allowed', actor, sessionId: this.sessionId, requestId: null, payload: { ...base, arguments: args, rule: verdict.ruleId, grantId } });
+        await this.context.audit.record({
+          type: 'tool.allowed',
+          actor,
+          sessionId: this.sessionId,
+          requestId: null,
+          payload: { ...base, arguments: args, rule: verdict.ruleId, grantId },
+        });
       } catch (error) {
         log.error('gateway: audit unavailable; granted call refused', { error: String(error) });
-        return this.reply(refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'));
+        return this.reply(
+          refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'),
+        );
       }
       return this.forward(request, { tool: name });
     }
@@ -387,4 +437,3 @@ export class GatewaySession {
     return this.closed;
   }
 }
-

@@ -1,13 +1,5 @@
 /** Error codes domain code throws; one place (http.ts / the gateway) maps them to responses. */
-export type ErrorCode =
-  | 'bad_request'
-  | 'unauthorized'
-  | 'forbidden'
-  | 'not_found'
-  | 'conflict'
-  | 'gone'
-  | 'unavailable'
-  | 'internal';
+export type ErrorCode = 'bad_request' | 'unauthorized' | 'forbidden' | 'not_found' | 'conflict' | 'gone' | 'unavailable' | 'internal';
 
 const httpStatus: Record<ErrorCode, number> = {
   bad_request: 400,

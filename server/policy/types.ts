@@ -33,7 +33,12 @@ export const ZRule = z
      * Longest "approve and allow matching calls for this session" a reviewer may grant, in
      * minutes; 0 (the default) offers no grant.
      */
-    maxGrantMinutes: z.number().int().min(0).max(24 * 60).default(0),
+    maxGrantMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(24 * 60)
+      .default(0),
     /** Maximum wait before the held call is denied as expired. */
     timeoutSeconds: z
       .number()

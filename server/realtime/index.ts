@@ -56,7 +56,11 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
       const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
       if (typeof token === 'string') headers.set('authorization', `Bearer ${token}`);
       else if (socket.handshake.headers.cookie) headers.set('cookie', socket.handshake.headers.cookie);
-      const user = await authenticateRequest(options.database, new Request('http://console.local/socket.io', { headers }), options.secret());
+      const user = await authenticateRequest(
+        options.database,
+        new Request('http://console.local/socket.io', { headers }),
+        options.secret(),
+      );
       if (!can(user.role, 'approvals.read')) return next(new Error('forbidden'));
       socket.data = { user, checkedAt: Date.now() };
       next();
@@ -102,7 +106,10 @@ async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string
   const ids = [...new Set(sockets.map((s) => s.data.user.id))];
   let rows: { id: string; role: SessionUser['role']; disabled: boolean }[];
   try {
-    rows = await database.orm.select({ id: users.id, role: users.role, disabled: users.disabled }).from(users).where(inArray(users.id, ids));
+    rows = await database.orm
+      .select({ id: users.id, role: users.role, disabled: users.disabled })
+      .from(users)
+      .where(inArray(users.id, ids));
   } catch {
     return; // database unreachable: the next round retries
   }

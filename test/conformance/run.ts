@@ -280,7 +280,10 @@ async function main() {
     console.log(await installNode22());
     return;
   }
-  if (!values.url) throw new Error('usage: run.ts install-node22 | run.ts --url <mcp url> [--suite active|all|pending] [--scenario name] [--out dir] [--header "Name: value"]…');
+  if (!values.url)
+    throw new Error(
+      'usage: run.ts install-node22 | run.ts --url <mcp url> [--suite active|all|pending] [--scenario name] [--out dir] [--header "Name: value"]…',
+    );
   const node22Path = findNode22();
   if (!node22Path) throw new Error('no Node 22: run `node --import tsx test/conformance/run.ts install-node22` or set AIRLOCK_NODE22');
   const headers = values.header?.length

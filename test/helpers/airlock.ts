@@ -19,7 +19,12 @@ export const fixtureServer = resolve(root, 'test/fixtures/tools-server.ts');
 
 /** The fixture upstream over stdio, logging its executions to `logFile`. */
 export function fixtureUpstream(logFile: string) {
-  return { transport: 'stdio' as const, command: process.execPath, args: ['--import', 'tsx', fixtureServer], env: { FIXTURE_LOG: logFile } };
+  return {
+    transport: 'stdio' as const,
+    command: process.execPath,
+    args: ['--import', 'tsx', fixtureServer],
+    env: { FIXTURE_LOG: logFile },
+  };
 }
 
 export type Person = { id: string; email: string; token: string };
@@ -93,7 +98,9 @@ export async function startTestAirlock(
     async connect(token, upstream = 'fixture') {
       const client = new Client({ name: 'test-agent', version: '1.0.0' });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(`${airlock.url}/mcp/${upstream}`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+        new StreamableHTTPClientTransport(new URL(`${airlock.url}/mcp/${upstream}`), {
+          requestInit: { headers: { Authorization: `Bearer ${token}` } },
+        }),
       );
       clients.push(client);
       return client;

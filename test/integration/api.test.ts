@@ -5,7 +5,16 @@ import { setUserRole } from '../../server/auth/users';
 import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
-type Item = { id: string; status: string; upstream: string; tool: string; arguments: unknown; agent: { name: string }; createdAt: string; expiresAt: string };
+type Item = {
+  id: string;
+  status: string;
+  upstream: string;
+  tool: string;
+  arguments: unknown;
+  agent: { name: string };
+  createdAt: string;
+  expiresAt: string;
+};
 
 describe.each(backends())('approvals API on %s', (backend) => {
   let h: TestAirlock;
@@ -16,7 +25,11 @@ describe.each(backends())('approvals API on %s', (backend) => {
   let token: string;
 
   beforeAll(async () => {
-    h = await startTestAirlock(backend, { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', reason: 'money moves' }] }, { console: true });
+    h = await startTestAirlock(
+      backend,
+      { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', reason: 'money moves' }] },
+      { console: true },
+    );
     owner = await h.person('approver');
     approver = await h.person('approver');
     auditor = await h.person('auditor');
@@ -30,7 +43,8 @@ describe.each(backends())('approvals API on %s', (backend) => {
       ...init,
       headers: { ...(person ? { authorization: `Bearer ${person.token}` } : {}), 'content-type': 'application/json', ...init.headers },
     });
-  const vote = (id: string, person: Person, body: unknown) => api(`/api/approvals/${id}/decision`, person, { method: 'POST', body: JSON.stringify(body) });
+  const vote = (id: string, person: Person, body: unknown) =>
+    api(`/api/approvals/${id}/decision`, person, { method: 'POST', body: JSON.stringify(body) });
 
   async function held(amount: number) {
     const client = await h.connect(token);
@@ -57,7 +71,13 @@ describe.each(backends())('approvals API on %s', (backend) => {
 
   it('lists a held call, approves it, and the agent gets its result', async () => {
     const { call, item } = await held(100);
-    expect(item).toMatchObject({ status: 'pending', upstream: 'fixture', tool: 'pay', arguments: { to: 'acme', amount: 100 }, agent: { name: 'api-agent' } });
+    expect(item).toMatchObject({
+      status: 'pending',
+      upstream: 'fixture',
+      tool: 'pay',
+      arguments: { to: 'acme', amount: 100 },
+      agent: { name: 'api-agent' },
+    });
     expect(new Date(item.expiresAt).getTime()).toBeGreaterThan(new Date(item.createdAt).getTime());
     const detail = await (await api(`/api/approvals/${item.id}`, auditor)).json();
     expect(detail).toMatchObject({ id: item.id, agent: { ownerEmail: owner.email }, rule: { id: 'pay', reason: 'money moves' } });

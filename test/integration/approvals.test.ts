@@ -68,7 +68,11 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
 
   beforeAll(async () => {
     // a re-check interval longer than the test: only NOTIFY can deliver the first decision in time
-    h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }, { gateway: { recheckMs: 60_000 } });
+    h = await startTestAirlock(
+      'postgres',
+      { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] },
+      { gateway: { recheckMs: 60_000 } },
+    );
     const owner = await h.person('approver');
     reviewer = await h.person('approver');
     token = await h.agent(owner.email);
@@ -86,7 +90,11 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 7 } });
     const request = await pending();
     const started = Date.now();
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'test/fixtures/decide-process.ts', h.t.url ?? '', request.id, reviewer.id], { cwd: root });
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'test/fixtures/decide-process.ts', h.t.url ?? '', request.id, reviewer.id],
+      { cwd: root },
+    );
     const other = JSON.parse(stdout);
     expect(other).toMatchObject({ status: 'approved' });
     expect(other.pid).not.toBe(process.pid);
@@ -96,7 +104,11 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
   });
 
   it('a decision whose notification was lost is picked up by the periodic re-check', async () => {
-    const fast = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }, { gateway: { recheckMs: 300 } });
+    const fast = await startTestAirlock(
+      'postgres',
+      { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] },
+      { gateway: { recheckMs: 300 } },
+    );
     try {
       const owner = await fast.person('approver');
       const agentToken = await fast.agent(owner.email);

@@ -119,7 +119,10 @@ describe.each(backends())('auth on %s', (backend) => {
       expect(row.password_hash).toMatch(/^scrypt\$/);
       expect(row.password_hash).not.toContain('correct horse');
       const event = await lastEvent('user.created');
-      expect(event).toMatchObject({ actorType: 'system', payload: { userId: user.id, email: user.email, role: 'approver', password: true } });
+      expect(event).toMatchObject({
+        actorType: 'system',
+        payload: { userId: user.id, email: user.email, role: 'approver', password: true },
+      });
       expect(JSON.stringify(event.payload)).not.toContain('correct horse');
     });
 
@@ -146,7 +149,11 @@ describe.each(backends())('auth on %s', (backend) => {
       const created = await createUser(t.database, { email, role: 'approver', password: 'right password' });
       const user = await authenticatePassword(t.database, { email: email.toUpperCase(), password: 'right password' });
       expect(user?.id).toBe(created.id);
-      expect(await lastEvent('auth.sign_in')).toMatchObject({ actorType: 'user', actorId: created.id, payload: { email, method: 'password' } });
+      expect(await lastEvent('auth.sign_in')).toMatchObject({
+        actorType: 'user',
+        actorId: created.id,
+        payload: { email, method: 'password' },
+      });
     });
 
     it('audits a wrong password as a sign-in failure with the email, never the password', async () => {
@@ -267,7 +274,9 @@ describe.each(backends())('auth on %s', (backend) => {
       await expect(createAgent(t.database, { name: 'x', ownerEmail: 'ghost@example.com', upstreams: [] })).rejects.toMatchObject({
         code: 'not_found',
       });
-      await expect(createAgent(t.database, { name: 'bad name!', ownerEmail, upstreams: [] })).rejects.toMatchObject({ code: 'bad_request' });
+      await expect(createAgent(t.database, { name: 'bad name!', ownerEmail, upstreams: [] })).rejects.toMatchObject({
+        code: 'bad_request',
+      });
       await expect(createAgent(t.database, { name: 'ok', ownerEmail, upstreams: ['no spaces'] })).rejects.toMatchObject({
         code: 'bad_request',
       });
@@ -287,7 +296,10 @@ describe.each(backends())('auth on %s', (backend) => {
       expect(JSON.stringify(rows)).not.toContain(token);
       expect(await lastEvent('token.created')).toMatchObject({ payload: { tokenId: apiToken.id, email } });
       expect(await authenticateApiToken(t.database, token)).toMatchObject({ id: user.id, role: 'auditor' });
-      const [used] = await query<{ last_used_at: unknown }>(t.database.orm, sql`select last_used_at from api_tokens where id = ${apiToken.id}`);
+      const [used] = await query<{ last_used_at: unknown }>(
+        t.database.orm,
+        sql`select last_used_at from api_tokens where id = ${apiToken.id}`,
+      );
       expect(used.last_used_at).not.toBeNull();
     });
 
@@ -328,7 +340,12 @@ describe.each(backends())('auth on %s', (backend) => {
       // a cookie claiming admin must not make its holder an admin
       const cookie = await encode({ token: { sub: user.id, role: 'admin' }, secret: SECRET });
       const headers = { cookie: `other=1; ${SECURE_SESSION_COOKIE}=${cookie}` };
-      expect(await authenticateRequest(t.database, request(headers), SECRET)).toEqual({ id: user.id, email, name: 'Cookie', role: 'approver' });
+      expect(await authenticateRequest(t.database, request(headers), SECRET)).toEqual({
+        id: user.id,
+        email,
+        name: 'Cookie',
+        role: 'approver',
+      });
       await setUserRole(t.database, { userId: user.id, role: 'auditor' });
       expect(await authenticateRequest(t.database, request(headers), SECRET)).toMatchObject({ role: 'auditor' });
     });

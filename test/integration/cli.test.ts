@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -101,7 +101,11 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
     });
 
   it('adds a user with the password piped on stdin, audited as the CLI', async () => {
-    const run = await cli(target, ['user', 'add', '--email', 'Owner@Example.com', '--role', 'admin', '--name', 'Owner'], 'owner password\n');
+    const run = await cli(
+      target,
+      ['user', 'add', '--email', 'Owner@Example.com', '--role', 'admin', '--name', 'Owner'],
+      'owner password\n',
+    );
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('owner@example.com');
     await target.withDb(async (db) => {
@@ -149,7 +153,12 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
 
   it.each([
     ['a bad email', ['user', 'add', '--email', 'not-an-email', '--role', 'approver'], 'a password\n', /invalid --email/],
-    ['an unknown role', ['user', 'add', '--email', 'r@example.com', '--role', 'root'], 'a password\n', /Allowed choices are admin, approver, auditor/],
+    [
+      'an unknown role',
+      ['user', 'add', '--email', 'r@example.com', '--role', 'root'],
+      'a password\n',
+      /Allowed choices are admin, approver, auditor/,
+    ],
     ['a missing password', ['user', 'add', '--email', 'p@example.com', '--role', 'approver'], '', /no password on stdin/],
     ['a short password', ['user', 'add', '--email', 'p@example.com', '--role', 'approver'], 'short\n', /at least 8 characters/],
     ['a taken email', ['user', 'add', '--email', 'owner@example.com', '--role', 'auditor'], 'a password\n', /already exists/],

@@ -34,7 +34,11 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
   afterAll(() => h?.close());
 
   const post = (body: unknown, token?: string, headers: Record<string, string> = {}, upstream = 'fixture') =>
-    fetch(`${h.url}/mcp/${upstream}`, { method: 'POST', headers: mcpHeaders(token, headers), body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${h.url}/mcp/${upstream}`, {
+      method: 'POST',
+      headers: mcpHeaders(token, headers),
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   it('refuses a missing token with 401 and never starts the upstream', async () => {
     const response = await post(initialize);

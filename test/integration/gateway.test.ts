@@ -7,7 +7,7 @@ import { decide } from '../../server/approvals/decide';
 import type { ApprovalRequest } from '../../server/approvals/types';
 import { verifyAudit } from '../../server/audit/verify';
 import { digest } from '../../server/lib/digest';
-import { type Person, startTestAirlock, type TestAirlock, eventually } from '../helpers/airlock';
+import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 type CallResult = { content: { type: string; text?: string }[]; isError?: boolean; _meta?: Record<string, unknown> };
@@ -180,7 +180,12 @@ describe.each(backends())('gateway on %s', (backend) => {
     await h.t.database.orm.transaction(async (tx) => {
       await tx
         .update(approvalRequests)
-        .set({ status: 'approved', decidedAt: new Date(), approvedArguments: { to: 'mallory', amount: 10_000 }, approvedArgumentsDigest: request.argumentsDigest })
+        .set({
+          status: 'approved',
+          decidedAt: new Date(),
+          approvedArguments: { to: 'mallory', amount: 10_000 },
+          approvedArgumentsDigest: request.argumentsDigest,
+        })
         .where(eq(approvalRequests.id, request.id));
       await tx.execute(sql`select pg_notify('airlock_approvals', ${JSON.stringify({ id: request.id, status: 'approved' })})`);
     });
@@ -213,7 +218,16 @@ describe.each(backends())('gateway on %s', (backend) => {
     const result = await verifyAudit(h.t.database.orm);
     expect(result).toMatchObject({ ok: true });
     const types = new Set((await h.t.database.orm.select({ type: auditEvents.type }).from(auditEvents)).map((r) => r.type));
-    for (const type of ['tool.allowed', 'tool.result', 'tool.denied', 'approval.requested', 'approval.vote', 'approval.decided', 'approval.cancelled', 'tool.forwarded']) {
+    for (const type of [
+      'tool.allowed',
+      'tool.result',
+      'tool.denied',
+      'approval.requested',
+      'approval.vote',
+      'approval.decided',
+      'approval.cancelled',
+      'tool.forwarded',
+    ]) {
       expect(types).toContain(type);
     }
   });
@@ -259,9 +273,11 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     });
     const first = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' });
     expect(first.final).toBe(false);
-    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' })).rejects.toMatchObject({
-      code: 'conflict',
-    });
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' })).rejects.toMatchObject(
+      {
+        code: 'conflict',
+      },
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     const final = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[1].id }, decision: 'approve' });

@@ -79,7 +79,11 @@ describe.runIf(backends().includes('postgres'))('realtime across two instances o
   beforeAll(async () => {
     h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] });
     second = await startAirlock({
-      config: parseConfig({ demo: false, upstreams: { fixture: fixtureUpstream(h.logFile) }, rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }] }),
+      config: parseConfig({
+        demo: false,
+        upstreams: { fixture: fixtureUpstream(h.logFile) },
+        rules: [{ id: 'pay', tool: 'pay', action: 'require_approval' }],
+      }),
       database: await openDatabase({ url: h.t.url }),
       port: 0,
       console: false,

@@ -86,7 +86,10 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
   });
 
   it('server-everything: a held call that asks the agent for sampling gets its answer through Airlock', async () => {
-    const client = new Client({ name: 'sampling-agent', version: '1.0.0' }, { capabilities: { sampling: {}, roots: { listChanged: true } } });
+    const client = new Client(
+      { name: 'sampling-agent', version: '1.0.0' },
+      { capabilities: { sampling: {}, roots: { listChanged: true } } },
+    );
     client.setRequestHandler(CreateMessageRequestSchema, async (request) => ({
       role: 'assistant',
       model: 'test-model',
@@ -94,7 +97,9 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
     }));
     client.setRequestHandler(ListRootsRequestSchema, async () => ({ roots: [{ uri: 'file:///agent-root', name: 'agent root' }] }));
     await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${h.url}/mcp/everything`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+      new StreamableHTTPClientTransport(new URL(`${h.url}/mcp/everything`), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
     );
     try {
       const { tools } = await eventually(async () => {

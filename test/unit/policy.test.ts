@@ -40,13 +40,23 @@ describe('policy evaluation: ordered rules, first match wins', () => {
   });
 
   it('carries the matched rule’s approvers, quorum, timeout, edit and grant options', () => {
-    expect(evaluate(policy, 'x', tool('wipe', { destructiveHint: true }))).toMatchObject({ approvers: ['admin'], quorum: 2, timeoutSeconds: 600 });
+    expect(evaluate(policy, 'x', tool('wipe', { destructiveHint: true }))).toMatchObject({
+      approvers: ['admin'],
+      quorum: 2,
+      timeoutSeconds: 600,
+    });
     expect(evaluate(policy, 'untrusted-a', tool('f', { readOnlyHint: true }))).toMatchObject({ timeoutSeconds: 60, quorum: 1 });
     expect(evaluate(policy, 'github', tool('create_pull_request'))).toMatchObject({ allowEdit: true, maxGrantMinutes: 30 });
   });
 
   it('defaults fail closed: no rule and no read-only hint means approval, with a 10 minute timeout', () => {
-    expect(evaluate([], 'u', tool('anything'))).toMatchObject({ action: 'require_approval', timeoutSeconds: 600, quorum: 1, allowEdit: false, maxGrantMinutes: 0 });
+    expect(evaluate([], 'u', tool('anything'))).toMatchObject({
+      action: 'require_approval',
+      timeoutSeconds: 600,
+      quorum: 1,
+      allowEdit: false,
+      maxGrantMinutes: 0,
+    });
   });
 
   it('glob matching is exact on names, not substrings', () => {
@@ -72,7 +82,14 @@ describe('rule and config validation', () => {
   });
 
   it('refuses duplicate rule ids and bad upstream declarations with a readable message', () => {
-    expect(() => parseConfig({ rules: [{ id: 'a', action: 'allow' }, { id: 'a', action: 'deny' }] })).toThrow(/duplicate rule id "a"/);
+    expect(() =>
+      parseConfig({
+        rules: [
+          { id: 'a', action: 'allow' },
+          { id: 'a', action: 'deny' },
+        ],
+      }),
+    ).toThrow(/duplicate rule id "a"/);
     expect(() => parseConfig({ upstreams: { 'bad name!': { transport: 'stdio', command: 'x' } } })).toThrow(/upstream names/);
     expect(() => parseConfig({ upstreams: { web: { transport: 'http', url: 'ftp://x' } } })).toThrow(/invalid/);
   });

@@ -28,7 +28,9 @@ export default async function AuditPage({ searchParams }: Props) {
     params.verify === '1' ? verifyAudit(db().orm) : null,
     searchAudit(db().orm, { type, requestId, actorId, after, limit: 100 }),
   ]);
-  const next = page.nextCursor ? `/audit?${new URLSearchParams({ ...(type ? { type } : {}), ...(requestId ? { requestId } : {}), ...(actorId ? { actorId } : {}), after: String(page.nextCursor) })}` : null;
+  const next = page.nextCursor
+    ? `/audit?${new URLSearchParams({ ...(type ? { type } : {}), ...(requestId ? { requestId } : {}), ...(actorId ? { actorId } : {}), after: String(page.nextCursor) })}`
+    : null;
 
   return (
     <div className="stack">
@@ -53,23 +55,25 @@ export default async function AuditPage({ searchParams }: Props) {
           Chain broken at event {verification.seq}: {verification.reason}
         </p>
       )}
-      <form className="filters" method="get" role="search">
-        <span className="filter">
-          <label htmlFor="a-type">Type</label>
-          <input id="a-type" name="type" defaultValue={type ?? ''} placeholder="approval.* or tool.allowed" />
-        </span>
-        <span className="filter">
-          <label htmlFor="a-request">Request id</label>
-          <input id="a-request" name="requestId" defaultValue={requestId ?? ''} />
-        </span>
-        <span className="filter">
-          <label htmlFor="a-actor">Actor id</label>
-          <input id="a-actor" name="actorId" defaultValue={actorId ?? ''} />
-        </span>
-        <button className="btn btn-primary" type="submit">
-          Search
-        </button>
-      </form>
+      <search>
+        <form className="filters" method="get">
+          <span className="filter">
+            <label htmlFor="a-type">Type</label>
+            <input id="a-type" name="type" defaultValue={type ?? ''} placeholder="approval.* or tool.allowed" />
+          </span>
+          <span className="filter">
+            <label htmlFor="a-request">Request id</label>
+            <input id="a-request" name="requestId" defaultValue={requestId ?? ''} />
+          </span>
+          <span className="filter">
+            <label htmlFor="a-actor">Actor id</label>
+            <input id="a-actor" name="actorId" defaultValue={actorId ?? ''} />
+          </span>
+          <button className="btn btn-primary" type="submit">
+            Search
+          </button>
+        </form>
+      </search>
       <div className="table-wrap">
         <table className="data">
           <thead>

@@ -41,48 +41,50 @@ export default async function HistoryPage({ searchParams }: Props) {
         <span className="muted">{page.total} decided</span>
       </div>
       {!parsed.success ? <p className="alert alert-warn">Some filters were not valid and were ignored.</p> : null}
-      <form className="filters" method="get" role="search">
-        <span className="filter">
-          <label htmlFor="h-q">Search</label>
-          <input id="h-q" name="q" type="search" defaultValue={query.q ?? ''} placeholder="tool, agent, reason, arguments" />
-        </span>
-        <span className="filter">
-          <label htmlFor="h-status">Outcome</label>
-          <select id="h-status" name="status" defaultValue={query.status}>
-            {STATUSES.map(([value, label]) => (
-              <option key={value} value={value}>
-                {label}
-              </option>
-            ))}
-          </select>
-        </span>
-        {(
-          [
-            ['upstream', 'Upstream', facets.upstreams],
-            ['agent', 'Agent', facets.agents],
-            ['tool', 'Tool', facets.tools],
-          ] as const
-        ).map(([name, label, options]) => (
-          <span className="filter" key={name}>
-            <label htmlFor={`h-${name}`}>{label}</label>
-            <select id={`h-${name}`} name={name} defaultValue={query[name] ?? ''}>
-              <option value="">All</option>
-              {options.map((o) => (
-                <option key={o} value={o}>
-                  {o}
+      <search>
+        <form className="filters" method="get">
+          <span className="filter">
+            <label htmlFor="h-q">Search</label>
+            <input id="h-q" name="q" type="search" defaultValue={query.q ?? ''} placeholder="tool, agent, reason, arguments" />
+          </span>
+          <span className="filter">
+            <label htmlFor="h-status">Outcome</label>
+            <select id="h-status" name="status" defaultValue={query.status}>
+              {STATUSES.map(([value, label]) => (
+                <option key={value} value={value}>
+                  {label}
                 </option>
               ))}
             </select>
           </span>
-        ))}
-        <span className="filter">
-          <label htmlFor="h-reviewer">Reviewer</label>
-          <input id="h-reviewer" name="reviewer" type="email" defaultValue={query.reviewer ?? ''} placeholder="email" />
-        </span>
-        <button className="btn btn-primary" type="submit">
-          Filter
-        </button>
-      </form>
+          {(
+            [
+              ['upstream', 'Upstream', facets.upstreams],
+              ['agent', 'Agent', facets.agents],
+              ['tool', 'Tool', facets.tools],
+            ] as const
+          ).map(([name, label, options]) => (
+            <span className="filter" key={name}>
+              <label htmlFor={`h-${name}`}>{label}</label>
+              <select id={`h-${name}`} name={name} defaultValue={query[name] ?? ''}>
+                <option value="">All</option>
+                {options.map((o) => (
+                  <option key={o} value={o}>
+                    {o}
+                  </option>
+                ))}
+              </select>
+            </span>
+          ))}
+          <span className="filter">
+            <label htmlFor="h-reviewer">Reviewer</label>
+            <input id="h-reviewer" name="reviewer" type="email" defaultValue={query.reviewer ?? ''} placeholder="email" />
+          </span>
+          <button className="btn btn-primary" type="submit">
+            Filter
+          </button>
+        </form>
+      </search>
       {page.items.length === 0 ? (
         <p className="card muted">No decided request matches.</p>
       ) : (

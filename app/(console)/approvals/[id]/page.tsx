@@ -4,17 +4,17 @@ import { notFound } from 'next/navigation';
 import { ArgumentView } from '@/components/approvals/argument-view';
 import { DecisionBar } from '@/components/approvals/decision-bar';
 import { LiveRefresh } from '@/components/approvals/live-refresh';
+import { RequestClock } from '@/components/approvals/request-clock';
 import { RiskBadges } from '@/components/approvals/risk-badges';
 import { UntrustedText } from '@/components/approvals/untrusted-text';
-import { RequestClock } from '@/components/approvals/request-clock';
 import { maskArguments } from '@/server/approvals/masking';
 import { getRequestDetail } from '@/server/approvals/queries';
 import { similarDecisions } from '@/server/approvals/queue';
 import { checkArguments } from '@/server/approvals/schema-check';
 import type { RuleSnapshot } from '@/server/approvals/types';
+import { allowed, requirePageUser } from '@/server/http/page-user';
 import { isAirlockError } from '@/server/lib/errors';
 import type { RiskFlag, RiskLevel } from '@/server/lib/inspect';
-import { allowed, requirePageUser } from '@/server/http/page-user';
 import { db } from '@/server/runtime';
 
 export const dynamic = 'force-dynamic';
@@ -38,7 +38,12 @@ export default async function RequestPage({ params }: Props) {
   const tool = (request.toolDefinition ?? {}) as ToolDefinition;
   const rule = request.rule as RuleSnapshot;
   const [similar] = await Promise.all([
-    similarDecisions(db().orm, { upstream: request.upstream, tool: request.tool, argumentsDigest: request.argumentsDigest, excludeId: request.id }),
+    similarDecisions(db().orm, {
+      upstream: request.upstream,
+      tool: request.tool,
+      argumentsDigest: request.argumentsDigest,
+      excludeId: request.id,
+    }),
   ]);
   const violations = checkArguments(tool.inputSchema, request.arguments);
   const pending = request.status === 'pending';
@@ -85,7 +90,13 @@ export default async function RequestPage({ params }: Props) {
       ) : (
         <section className={`card outcome outcome-${request.status}`} aria-label="Outcome" role="status">
           <h2>
-            {request.status === 'approved' ? 'Approved' : request.status === 'denied' ? 'Denied' : request.status === 'expired' ? 'Expired' : 'Cancelled'}
+            {request.status === 'approved'
+              ? 'Approved'
+              : request.status === 'denied'
+                ? 'Denied'
+                : request.status === 'expired'
+                  ? 'Expired'
+                  : 'Cancelled'}
           </h2>
           <dl className="facts">
             {request.decidedByEmail ? (
@@ -98,7 +109,9 @@ export default async function RequestPage({ params }: Props) {
               <>
                 <dt>At</dt>
                 <dd>
-                  <time dateTime={request.decidedAt.toISOString()}>{request.decidedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC</time>
+                  <time dateTime={request.decidedAt.toISOString()}>
+                    {request.decidedAt.toISOString().replace('T', ' ').slice(0, 19)} UTC
+                  </time>
                 </dd>
               </>
             ) : null}
@@ -137,8 +150,8 @@ export default async function RequestPage({ params }: Props) {
           Rule <code>{rule.id}</code>: <UntrustedText text={rule.reason ?? 'no reason given'} />
         </p>
         <p className="muted">
-          Needs {request.requiredApprovals} approval{request.requiredApprovals > 1 ? 's' : ''} from {request.approverRoles.join(' or ')} reviewers
-          (admins always may).
+          Needs {request.requiredApprovals} approval{request.requiredApprovals > 1 ? 's' : ''} from {request.approverRoles.join(' or ')}{' '}
+          reviewers (admins always may).
         </p>
       </section>
 
@@ -222,7 +235,8 @@ export default async function RequestPage({ params }: Props) {
                 <time dateTime={entry.at.toISOString()} className="muted">
                   {entry.at.toISOString().slice(11, 19)}
                 </time>{' '}
-                <code>{entry.tool}</code> — {entry.requestId ? <Link href={`/approvals/${entry.requestId}`}>{entry.outcome}</Link> : entry.outcome}
+                <code>{entry.tool}</code> —{' '}
+                {entry.requestId ? <Link href={`/approvals/${entry.requestId}`}>{entry.outcome}</Link> : entry.outcome}
               </li>
             ))}
           </ol>
@@ -261,8 +275,16 @@ function SimilarSummary({ similar, tool }: { similar: Awaited<ReturnType<typeof 
   const same = phrase(similar.sameTool);
   return (
     <ul>
-      <li>{identical ? `Identical calls in the last ${similar.days} days: ${identical}.` : `No identical call in the last ${similar.days} days.`}</li>
-      <li>{same ? `Other ${tool} calls on this upstream: ${same}.` : `No other ${tool} call on this upstream in the last ${similar.days} days.`}</li>
+      <li>
+        {identical
+          ? `Identical calls in the last ${similar.days} days: ${identical}.`
+          : `No identical call in the last ${similar.days} days.`}
+      </li>
+      <li>
+        {same
+          ? `Other ${tool} calls on this upstream: ${same}.`
+          : `No other ${tool} call on this upstream in the last ${similar.days} days.`}
+      </li>
     </ul>
   );
 }

@@ -6,5 +6,8 @@ export const dynamic = 'force-dynamic';
 
 // POST /api/approvals/:id/reveal — one masked secret of a request's arguments, for the reviewer who asks (audited)
 export const POST = withUser({ permission: 'approvals.read', body: ZReveal }, async ({ user, body, params }) =>
-  Response.json({ value: await revealSecret(db(), { requestId: params.id, userId: user.id, ...body }) }, { headers: { 'cache-control': 'no-store' } }),
+  Response.json(
+    { value: await revealSecret(db(), { requestId: params.id, userId: user.id, ...body }) },
+    { headers: { 'cache-control': 'no-store' } },
+  ),
 );
