@@ -25,7 +25,13 @@ export type Database = {
   close(): Promise<void>;
 };
 
-export const migrationsFolder = resolve(import.meta.dirname, 'migrations');
+/**
+ * Where the committed migrations are. A function, not a constant: route handlers bundled by
+ * Next import this module too, and there `import.meta.dirname` is undefined (they never migrate).
+ */
+export function migrationsFolder(): string {
+  return resolve(import.meta.dirname, 'migrations');
+}
 
 /** Rows of a raw `execute`, whichever driver ran it. */
 export async function query<T = Record<string, unknown>>(db: Executor, statement: SQL): Promise<T[]> {
@@ -135,13 +141,13 @@ const MIGRATION_LOCK = 0x6169726c; // "airl"
 /** Apply committed migrations; on PostgreSQL under an advisory lock so several instances can start at once. */
 export async function migrateDatabase(database: Database, url?: string): Promise<void> {
   if (database.kind === 'pglite' || !url) {
-    await migratePglite(database.orm as never, { migrationsFolder });
+    await migratePglite(database.orm as never, { migrationsFolder: migrationsFolder() });
     return;
   }
   const client = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
-    await migratePostgres(drizzlePostgres({ client }), { migrationsFolder });
+    await migratePostgres(drizzlePostgres({ client }), { migrationsFolder: migrationsFolder() });
     await client`select pg_advisory_unlock(${MIGRATION_LOCK})`;
   } finally {
     await client.end({ timeout: 5 });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { desc, sql } from 'drizzle-orm';
-import type { Executor } from '../../db/client';
-import { auditEvents } from '../../db/schema';
-import { canonicalJson, sha256 } from '../lib/digest';
+import { sql } from 'drizzle-orm';
+import { type Executor, query } from '../../db/client';
+import type { auditEvents } from '../../db/schema';
+import { sha256 } from '../lib/digest';
 
 export type AuditActor = { type: 'user' | 'agent' | 'system'; id?: string | null };
 
@@ -19,50 +19,45 @@ export type AuditInput = {
 export type AuditEvent = typeof auditEvents.$inferSelect;
 
 /** Serializes appends across every process sharing the database (the chain needs one order). */
-export const AUDIT_LOCK = 0x61756474; // "audt"
+export const AUDIT_LOCK = 0x61756474; // "audt", also in db/migrations/0003_audit_append_function.sql
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The hashed content of a row: everything but the hash itself. */
-export function auditContent(row: Omit<AuditEvent, 'hash'>): string {
-  return canonicalJson({
-    seq: row.seq,
-    id: row.id,
-    at: row.at.toISOString(),
-    type: row.type,
-    actorType: row.actorType,
-    actorId: row.actorId ?? null,
-    requestId: row.requestId ?? null,
-    // absent (not null) when there is none, so rows without a session hash as they always did
-    sessionId: row.sessionId ?? undefined,
-    payload: row.payload,
-    prevHash: row.prevHash,
-  });
+type Content = Pick<AuditEvent, 'id' | 'at' | 'type' | 'actorType' | 'actorId' | 'requestId' | 'sessionId'>;
+
+/**
+ * SHA-256 of an event's content: its fields and its payload exactly as stored (the JSON
+ * text). Stable for a row read back, since JSON.stringify(JSON.parse(text)) === text for
+ * any text JSON.stringify produced.
+ */
+export function contentDigest(row: Content, payloadText: string): string {
+  return sha256(
+    JSON.stringify([row.id, row.at.toISOString(), row.type, row.actorType, row.actorId ?? null, row.requestId ?? null, row.sessionId ?? null, payloadText]),
+  );
 }
 
+/** A row's hash: its position, the previous row's hash and its content (the same formula as the SQL function). */
+export function chainHash(seq: number, prevHash: string, digest: string): string {
+  return sha256(`${seq}:${prevHash}:${digest}`);
+}
+
+/** The hash a stored row must carry. */
 export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
-  return sha256(auditContent(row));
+  return chainHash(row.seq, row.prevHash, contentDigest(row, JSON.stringify(row.payload ?? null)));
 }
 
 /**
- * Append events to the hash chain. Must run inside a transaction: the advisory lock is
- * held until commit, so the chain order is the commit order (invariant 5).
+ * Append events to the hash chain in one round trip (the `airlock_audit_append` function
+ * takes the advisory lock, reads the head and inserts). Outside a transaction the events
+ * commit when it returns; inside one, the lock is held until commit, so the chain order is
+ * the commit order (invariant 5).
  */
 export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[]): Promise<AuditEvent[]> {
   const list = Array.isArray(inputs) ? inputs : [inputs];
   if (list.length === 0) return [];
-  await tx.execute(sql`select pg_advisory_xact_lock(${AUDIT_LOCK})`);
-  const [last] = await tx
-    .select({ seq: auditEvents.seq, hash: auditEvents.hash })
-    .from(auditEvents)
-    .orderBy(desc(auditEvents.seq))
-    .limit(1);
-  let seq = last?.seq ?? 0;
-  let prevHash = last?.hash ?? GENESIS_HASH;
   const at = new Date();
-  const rows: AuditEvent[] = list.map((input) => {
-    seq += 1;
-    const base = {
-      seq,
+  const prepared = list.map((input) => {
+    const payloadText = JSON.stringify(input.payload ?? {});
+    const content: Content = {
       id: randomUUID(),
       at,
       type: input.type,
@@ -70,14 +65,25 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
       actorId: input.actor.id ?? null,
       requestId: input.requestId ?? null,
       sessionId: input.sessionId ?? null,
-      // normalise through JSON so the hash covers exactly what is stored and read back
-      payload: JSON.parse(JSON.stringify(input.payload)) as unknown,
-      prevHash,
     };
-    const row = { ...base, hash: auditHash(base) };
-    prevHash = row.hash;
-    return row;
+    return { content, payloadText, payload: JSON.parse(payloadText) as unknown };
   });
-  await tx.insert(auditEvents).values(rows);
-  return rows;
+  const events = prepared.map(({ content, payloadText }) => ({
+    ...content,
+    at: content.at.toISOString(),
+    payload: payloadText,
+    digest: contentDigest(content, payloadText),
+  }));
+  const rows = await query<{ out_seq: number | string; out_hash: string; out_prev_hash: string }>(
+    tx,
+    sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${JSON.stringify(events)}::jsonb)`,
+  );
+  if (rows.length !== prepared.length) throw new Error(`audit append wrote ${rows.length} of ${prepared.length} events`);
+  return prepared.map(({ content, payload }, i) => ({
+    ...content,
+    seq: Number(rows[i].out_seq),
+    payload,
+    prevHash: rows[i].out_prev_hash,
+    hash: rows[i].out_hash,
+  }));
 }

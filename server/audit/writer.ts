@@ -41,16 +41,16 @@ export class AuditWriter {
   }
 
   private async flush(): Promise<void> {
-    // Yield once so events recorded in the same tick share the first transaction.
-    await Promise.resolve();
+    // Yield to the event loop (not just the microtask queue: PGlite answers in microtasks)
+    // so events arriving on other connections meanwhile share the first append.
+    await new Promise((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        const events = await this.db.orm.transaction((tx) =>
-          appendAudit(
-            tx,
-            batch.map((p) => p.input),
-          ),
+        // one statement, committed on return: no explicit transaction needed
+        const events = await appendAudit(
+          this.db.orm,
+          batch.map((p) => p.input),
         );
         for (const [i, p] of batch.entries()) p.resolve(events[i]);
       } catch (error) {

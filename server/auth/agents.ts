@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { agents, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
@@ -25,6 +25,9 @@ const agentColumns = {
 };
 
 const AGENT_TOKEN_PREFIX = 'alk_agent_';
+
+/** NOTIFY channel carrying the id of an agent whose token was revoked. */
+export const AGENTS_CHANNEL = 'airlock_agents';
 
 export const ZCreateAgent = z.object({
   name: ZLabel,
@@ -81,6 +84,8 @@ export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOp
       actor: input.actor ?? { type: 'system' },
       payload: { agentId: row.id, name: row.name },
     });
+    // gateways cache agent identities for a few seconds: tell every process to forget this one now
+    await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${row.id})`);
     return agent;
   });
 }
@@ -94,7 +99,11 @@ export async function listAgents(db: DatabaseOrExecutor): Promise<AgentListing[]
     .orderBy(asc(agents.name));
 }
 
-export type AuthenticateAgentOptions = { token: string | null | undefined; upstream: string };
+export type AuthenticateAgentOptions = {
+  token: string | null | undefined;
+  /** The upstream asked for; omitted, only the token is checked (the caller checks the upstream). */
+  upstream?: string;
+};
 
 /**
  * The agent a bearer token belongs to, if it may reach `upstream`. On the path of every
@@ -111,7 +120,7 @@ export async function authenticateAgent(db: DatabaseOrExecutor, { token, upstrea
     .limit(1);
   // one message for unknown and revoked: the response does not tell which tokens once existed
   if (!agent || agent.revokedAt) throw new AirlockError('unauthorized', 'unknown or revoked agent token');
-  if (agent.upstreams.length > 0 && !agent.upstreams.includes(upstream))
+  if (upstream !== undefined && agent.upstreams.length > 0 && !agent.upstreams.includes(upstream))
     throw new AirlockError('forbidden', `agent ${agent.name} may not use upstream ${upstream}`);
   return agent;
 }

@@ -5,10 +5,10 @@ import { approvalRequests, upstreams } from '../../db/schema';
 import { closeRequest, expireOverdue } from '../approvals/lifecycle';
 import { appendAudit } from '../audit/append';
 import { AuditWriter } from '../audit/writer';
-import { authenticateAgent } from '../auth/agents';
+import { AGENTS_CHANNEL, type Agent, authenticateAgent } from '../auth/agents';
 import type { UpstreamConfig } from '../config/schema';
-import { digest } from '../lib/digest';
-import { isAirlockError } from '../lib/errors';
+import { digest, hashToken } from '../lib/digest';
+import { AirlockError, isAirlockError } from '../lib/errors';
 import { log } from '../lib/log';
 import type { Rule } from '../policy/types';
 import type { GatewayContext } from './context';
@@ -43,6 +43,8 @@ const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 export class Gateway {
   readonly context: GatewayContext;
   private readonly sessions = new Map<string, GatewaySession>();
+  private readonly agents: AgentCache;
+  private unlistenAgents?: () => Promise<void>;
   private readonly options: Required<Omit<GatewayOptions, 'allowedHosts'>> & { allowedHosts: Set<string> };
   private sweepTimer?: NodeJS.Timeout;
 
@@ -57,6 +59,7 @@ export class Gateway {
       ...options,
       allowedHosts: new Set([publicHost, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())]),
     };
+    this.agents = new AgentCache(options.database);
     this.context = {
       database: options.database,
       audit: new AuditWriter(options.database),
@@ -72,6 +75,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     await this.context.holds.start();
+    this.unlistenAgents = await this.context.database.listen(AGENTS_CHANNEL, (agentId) => this.agents.forget(agentId));
     if (this.context.database.kind === 'pglite') await this.cancelOrphans();
     this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
     this.sweepTimer.unref();
@@ -160,9 +164,9 @@ export class Gateway {
 
     // authenticate before anything reaches the upstream
     const token = bearer(req.headers.authorization);
-    let agent: Awaited<ReturnType<typeof authenticateAgent>>;
+    let agent: Agent;
     try {
-      agent = await authenticateAgent(this.context.database, { token, upstream: upstreamName });
+      agent = await this.agents.authenticate(token, upstreamName);
     } catch (error) {
       if (isAirlockError(error) && (error.code === 'unauthorized' || error.code === 'forbidden')) {
         if (error.code === 'unauthorized') res.setHeader('WWW-Authenticate', 'Bearer realm="airlock"');
@@ -238,6 +242,7 @@ export class Gateway {
   /** Close every session (held calls are cancelled) and stop background work. */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
+    await this.unlistenAgents?.();
     await Promise.allSettled([...this.sessions.values()].map((session) => session.close('Airlock is shutting down')));
     await this.context.holds.close();
     await this.context.audit.close();
@@ -285,4 +290,40 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ text: string; 
     req.on('end', () => resolve({ text: tooLarge ? '' : Buffer.concat(chunks).toString('utf8'), tooLarge }));
     req.on('error', reject);
   });
+}
+
+/**
+ * Agent identities by token, for a few seconds: every MCP request authenticates, and a
+ * database round trip each time would dominate an allowed call. A revocation NOTIFY
+ * (AGENTS_CHANNEL) evicts at once in every process; the TTL bounds a lost notification.
+ * Unknown tokens are not cached, so a revoked or wrong token always reaches the database.
+ */
+class AgentCache {
+  private readonly entries = new Map<string, { agent: Agent; until: number }>();
+  private static readonly TTL_MS = 5_000;
+  private static readonly MAX = 10_000;
+
+  constructor(private readonly database: Database) {}
+
+  async authenticate(token: string | undefined, upstream: string): Promise<Agent> {
+    const key = token ? hashToken(token) : '';
+    const hit = key ? this.entries.get(key) : undefined;
+    const agent = hit && hit.until > Date.now() ? hit.agent : await this.load(key, token);
+    // the upstream restriction is checked on every request, cached or not
+    if (agent.upstreams.length > 0 && !agent.upstreams.includes(upstream)) {
+      throw new AirlockError('forbidden', `agent ${agent.name} may not use upstream ${upstream}`);
+    }
+    return agent;
+  }
+
+  private async load(key: string, token: string | undefined): Promise<Agent> {
+    const agent = await authenticateAgent(this.database, { token });
+    if (this.entries.size >= AgentCache.MAX) this.entries.clear();
+    this.entries.set(key, { agent, until: Date.now() + AgentCache.TTL_MS });
+    return agent;
+  }
+
+  forget(agentId: string): void {
+    for (const [key, entry] of this.entries) if (entry.agent.id === agentId) this.entries.delete(key);
+  }
 }
