@@ -31,7 +31,16 @@ type Content = Pick<AuditEvent, 'id' | 'at' | 'type' | 'actorType' | 'actorId' |
  */
 export function contentDigest(row: Content, payloadText: string): string {
   return sha256(
-    JSON.stringify([row.id, row.at.toISOString(), row.type, row.actorType, row.actorId ?? null, row.requestId ?? null, row.sessionId ?? null, payloadText]),
+    JSON.stringify([
+      row.id,
+      row.at.toISOString(),
+      row.type,
+      row.actorType,
+      row.actorId ?? null,
+      row.requestId ?? null,
+      row.sessionId ?? null,
+      payloadText,
+    ]),
   );
 }
 
