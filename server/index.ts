@@ -79,7 +79,9 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   });
   // a held call keeps its request open for minutes: no per-request timeout
   server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
+  // agents reuse connections: closing an idle one while a request is on its way resets it (ECONNRESET)
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
 
   const port = options.port ?? Number(process.env.PORT ?? 3000);
   const host = options.host ?? process.env.HOST ?? '127.0.0.1';

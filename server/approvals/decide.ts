@@ -1,7 +1,7 @@
 import { and, count, eq } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { agents, approvalRequests, approvalVotes, users } from '../../db/schema';
-import { appendAudit } from '../audit/append';
+import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
@@ -69,12 +69,12 @@ export async function decide(database: Database, options: DecideOptions): Promis
       .onConflictDoNothing()
       .returning({ userId: approvalVotes.userId });
     if (inserted.length === 0) throw new AirlockError('conflict', 'you have already voted on this request');
-    await appendAudit(tx, {
+    const vote: AuditInput = {
       type: 'approval.vote',
       actor: { type: 'user', id: reviewer.id },
       requestId,
       payload: { decision, reason: reason ?? null, role: reviewer.role, edited: isEdit, grantMinutes: grantMinutes ?? null },
-    });
+    };
 
     const [{ approvals }] = await tx
       .select({ approvals: count() })
@@ -83,6 +83,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
 
     const status = decision === 'deny' ? 'denied' : approvals >= request.requiredApprovals ? 'approved' : null;
     if (!status) {
+      await appendAudit(tx, vote);
       await notifyChange(tx, requestId, 'pending');
       return { request, approvals, final: false };
     }
@@ -100,21 +101,25 @@ export async function decide(database: Database, options: DecideOptions): Promis
       .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending')))
       .returning();
     if (!updated) throw new AirlockError('conflict', 'this request was decided concurrently');
-    await appendAudit(tx, {
-      type: 'approval.decided',
-      actor: { type: 'user', id: reviewer.id },
-      requestId,
-      payload: {
-        status,
-        reason: reason ?? null,
-        approvals,
-        quorum: request.requiredApprovals,
-        originalArgumentsDigest: request.argumentsDigest,
-        argumentsDigest: updated.approvedArgumentsDigest,
-        edited: isEdit,
-        ...(isEdit ? { editedArguments: edited } : {}),
+    // the vote and the decision in one append
+    await appendAudit(tx, [
+      vote,
+      {
+        type: 'approval.decided',
+        actor: { type: 'user', id: reviewer.id },
+        requestId,
+        payload: {
+          status,
+          reason: reason ?? null,
+          approvals,
+          quorum: request.requiredApprovals,
+          originalArgumentsDigest: request.argumentsDigest,
+          argumentsDigest: updated.approvedArgumentsDigest,
+          edited: isEdit,
+          ...(isEdit ? { editedArguments: edited } : {}),
+        },
       },
-    });
+    ]);
     if (status === 'approved' && grantMinutes !== undefined) await createGrant(tx, { request, userId: reviewer.id, minutes: grantMinutes });
     await notifyChange(tx, requestId, status);
     return { request: updated, approvals, final: true };

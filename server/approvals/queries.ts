@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, lte } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
 import { agents, approvalRequests, approvalStatuses, approvalVotes, auditEvents, users } from '../../db/schema';
@@ -11,8 +11,8 @@ export const ZListQuery = z
     tool: z.string().max(200).optional(),
     agent: z.string().max(200).optional(),
     limit: z.coerce.number().int().min(1).max(500).default(100),
-    /** Keyset cursor: the `createdAt` ISO time of the last item of the previous page. */
-    before: z.iso.datetime({ offset: true }).optional(),
+    /** The `nextCursor` of the previous page. */
+    cursor: z.string().max(200).optional(),
   })
   .strict();
 export type ListQuery = z.infer<typeof ZListQuery>;
@@ -35,23 +35,45 @@ const listColumns = {
   agent: { id: agents.id, name: agents.name, ownerId: agents.ownerId },
 };
 
-/** Approval requests, newest first (pending ones oldest first: the queue order). */
+/** Keyset cursors are `<createdAt ISO>|<id>`: createdAt alone is not unique. */
+function parseCursor(cursor: string): { at: Date; id: string } {
+  const [iso, id] = cursor.split('|');
+  const at = new Date(iso ?? '');
+  if (!id || Number.isNaN(at.getTime())) throw new AirlockError('bad_request', 'invalid cursor: pass the nextCursor of the previous page');
+  return { at, id };
+}
+
+/**
+ * Approval requests, newest first (pending ones oldest first: the queue order), a page at
+ * a time: pass `nextCursor` back as `cursor` for the next page.
+ */
 export async function listRequests(db: Executor, query: ListQuery) {
+  const ascending = query.status === 'pending';
+  const after = query.cursor ? parseCursor(query.cursor) : null;
   const filters = [
     query.status && eq(approvalRequests.status, query.status),
     query.upstream && eq(approvalRequests.upstream, query.upstream),
     query.tool && eq(approvalRequests.tool, query.tool),
     query.agent && eq(agents.name, query.agent),
-    query.before && lt(approvalRequests.createdAt, new Date(query.before)),
+    after &&
+      (ascending
+        ? sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) > (${after.at}, ${after.id})`
+        : sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) < (${after.at}, ${after.id})`),
   ].filter((f) => !!f);
-  const items = await db
+  const rows = await db
     .select(listColumns)
     .from(approvalRequests)
     .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
     .where(and(...filters))
-    .orderBy(query.status === 'pending' ? asc(approvalRequests.createdAt) : desc(approvalRequests.createdAt))
-    .limit(query.limit);
-  return { items };
+    .orderBy(
+      ...(ascending
+        ? [asc(approvalRequests.createdAt), asc(approvalRequests.id)]
+        : [desc(approvalRequests.createdAt), desc(approvalRequests.id)]),
+    )
+    .limit(query.limit + 1);
+  const items = rows.slice(0, query.limit);
+  const last = items.at(-1);
+  return { items, nextCursor: rows.length > query.limit && last ? `${last.createdAt.toISOString()}|${last.id}` : null };
 }
 
 /** One request with what a reviewer needs: the agent and owner, votes, and the session's earlier calls. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, approvalVotes } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { createRequest } from '../../server/approvals/lifecycle';
+import { listRequests, ZListQuery } from '../../server/approvals/queries';
 import { createAgent } from '../../server/auth/agents';
 import { createUser } from '../../server/auth/users';
 import { evaluate } from '../../server/policy/evaluate';
@@ -59,6 +60,39 @@ describe.each(backends())('decisions on %s', (backend) => {
       expect(rows.get(id)?.status).toBe(approve.status === 'fulfilled' ? 'approved' : 'denied');
     });
   }, 240_000);
+
+  it('pages through pending requests in queue order without repeats or gaps', async () => {
+    const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'pager', ownerEmail: owner.email });
+    const verdict = evaluate([], 'demo', { name: 'send_email' });
+    const created: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const request = await createRequest(t.database, {
+        agentId: agent.id,
+        sessionId: 'p',
+        rpcId: i,
+        upstream: 'demo',
+        tool: 'send_email',
+        arguments: { i },
+        toolDefinition: { name: 'send_email' },
+        verdict,
+        holder: 'test',
+      });
+      created.push(request.id);
+    }
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const result = await listRequests(t.database.orm, ZListQuery.parse({ status: 'pending', agent: 'pager', limit: 3, cursor }));
+      seen.push(...result.items.map((item) => item.id));
+      if (!result.nextCursor) break;
+      cursor = result.nextCursor;
+    }
+    expect(seen).toEqual(created);
+    await expect(listRequests(t.database.orm, ZListQuery.parse({ status: 'pending', cursor: 'garbage' }))).rejects.toMatchObject({
+      code: 'bad_request',
+    });
+  });
 });
 
 describe.runIf(backends().includes('postgres'))('several processes on one PostgreSQL', () => {
