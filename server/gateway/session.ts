@@ -6,7 +6,7 @@ import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { findGrant } from '../approvals/grants';
 import type { AuditInput } from '../audit/append';
 import type { UpstreamConfig } from '../config/schema';
-import { digest } from '../lib/digest';
+import { digest, sha256 } from '../lib/digest';
 import { log } from '../lib/log';
 import { evaluate } from '../policy/evaluate';
 import type { AgentIdentity, GatewayContext } from './context';
@@ -156,8 +156,9 @@ export class GatewaySession {
     transport.onclose = () => void this.close(`upstream ${this.upstreamName} closed`);
     transport.onerror = (error) => log.debug(`gateway: upstream ${this.upstreamName}`, { error: error.message });
     if (transport instanceof StdioClientTransport) {
+      // drained always (a full pipe would block the upstream), logged only at debug level
       transport.stderr?.on('data', (chunk: Buffer) =>
-        log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }),
+        log.enabled('debug') ? log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }) : undefined,
       );
     }
     this.upstreamReady = transport.start().catch(async (error: Error) => {
@@ -225,7 +226,8 @@ export class GatewaySession {
           tool: call.tool,
           ok: result !== undefined,
           isError: result?.isError === true,
-          resultDigest: digest(result ?? ('error' in message ? message.error : null)),
+          // of the result as relayed; canonical JSON is kept for what approvals bind (arguments, definitions)
+          resultDigest: sha256(JSON.stringify(result ?? ('error' in message ? message.error : null))),
           edited: call.edited ?? false,
         },
       });

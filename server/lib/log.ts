@@ -14,6 +14,8 @@ function write(level: Exclude<Level, 'silent'>, message: string, fields?: Record
 }
 
 export const log = {
+  /** Whether a level is written, to skip building a costly message. */
+  enabled: (level: Exclude<Level, 'silent'>) => levels[level] >= threshold(),
   debug: (message: string, fields?: Record<string, unknown>) => write('debug', message, fields),
   info: (message: string, fields?: Record<string, unknown>) => write('info', message, fields),
   warn: (message: string, fields?: Record<string, unknown>) => write('warn', message, fields),
