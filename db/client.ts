@@ -30,7 +30,7 @@ export type Database = {
  * Next import this module too, and there `import.meta.dirname` is undefined (they never migrate).
  */
 export function migrationsFolder(): string {
-  return resolve(import.meta.dirname, 'migrations');
+  return resolve(/*turbopackIgnore: true*/ import.meta.dirname, 'migrations');
 }
 
 /** Rows of a raw `execute`, whichever driver ran it. */
@@ -96,7 +96,8 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
 }
 
 async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'): Promise<Database> {
-  const dir = resolve(dataDir);
+  // runs in server/index.ts and the CLI only; the annotation keeps Next from tracing the whole project
+  const dir = resolve(/*turbopackIgnore: true*/ dataDir);
   const unlock = dataDir === 'memory://' ? () => {} : lockDataDir(dir);
   let client: PGlite;
   try {

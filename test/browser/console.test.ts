@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { and, eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -308,6 +309,42 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.waitForURL(/\/signin\?expired=1/, { timeout: 15_000 });
     await page.goto(`${h.url}/history`);
     await page.waitForURL(/\/signin/);
+  });
+
+  it('passes axe’s WCAG 2 A/AA checks (contrast included) on every page, light and dark', async () => {
+    const call = agent.callTool({ name: 'post_note', arguments: { text: 'accessibility check', channel: 'general' } });
+    const request = await pending('post_note');
+    const violations: string[] = [];
+    for (const colorScheme of ['light', 'dark'] as const) {
+      const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, colorScheme });
+      contexts.push(context);
+      const page = await context.newPage();
+      await signIn(page, h.url, admin.email);
+      for (const path of ['/', `/approvals/${request.id}`, '/history', '/audit', '/admin/users', '/admin/agents', '/admin/upstreams']) {
+        await page.goto(`${h.url}${path}`);
+        await page.waitForLoadState('networkidle');
+        const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']).analyze();
+        for (const v of result.violations)
+          violations.push(
+            `${colorScheme} ${path}: ${v.id} (${v.impact}) ${v.nodes
+              .map((n) => n.target.join(' '))
+              .slice(0, 3)
+              .join(', ')}`,
+          );
+      }
+      await page.goto(`${h.url}/signin`);
+      await context.clearCookies();
+      await page.goto(`${h.url}/signin`);
+      const result = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa']).analyze();
+      for (const v of result.violations)
+        violations.push(`${colorScheme} /signin: ${v.id} ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    }
+    expect(violations).toEqual([]);
+    const page = await reviewer(alice);
+    await page.goto(`${h.url}/approvals/${request.id}`);
+    await page.getByRole('button', { name: 'Deny…' }).click();
+    await page.getByRole('button', { name: 'Deny', exact: true }).click();
+    await call;
   });
 
   it('is installable: manifest, icons and a service worker', async () => {
