@@ -113,13 +113,17 @@ export type AuthenticateAgentOptions = {
 export async function authenticateAgent(db: DatabaseOrExecutor, { token, upstream }: AuthenticateAgentOptions): Promise<Agent> {
   if (typeof token !== 'string' || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 200)
     throw new AirlockError('unauthorized', 'missing or malformed agent token');
-  const [agent] = await executor(db)
-    .select(agentColumns)
+  const [row] = await executor(db)
+    .select({ ...agentColumns, ownerDisabled: users.disabled })
     .from(agents)
+    .innerJoin(users, eq(users.id, agents.ownerId))
     .where(eq(agents.tokenHash, hashToken(token)))
     .limit(1);
   // one message for unknown and revoked: the response does not tell which tokens once existed
-  if (!agent || agent.revokedAt) throw new AirlockError('unauthorized', 'unknown or revoked agent token');
+  if (!row || row.revokedAt) throw new AirlockError('unauthorized', 'unknown or revoked agent token');
+  // an agent answers to its owner: a disabled owner's agents stop too
+  if (row.ownerDisabled) throw new AirlockError('unauthorized', "this agent's owner is disabled");
+  const { ownerDisabled: _, ...agent } = row;
   if (upstream !== undefined && agent.upstreams.length > 0 && !agent.upstreams.includes(upstream))
     throw new AirlockError('forbidden', `agent ${agent.name} may not use upstream ${upstream}`);
   return agent;

@@ -260,6 +260,16 @@ describe.each(backends())('auth on %s', (backend) => {
       expect((await listAgents(t.database)).find((a) => a.name === 'to-revoke')?.revokedAt).toBeInstanceOf(Date);
     });
 
+    it('refuses the agents of a disabled owner, and accepts them again when the owner is enabled', async () => {
+      const leaver = uniqueEmail('leaver');
+      await createUser(t.database, { email: leaver, role: 'approver' });
+      const { token } = await createAgent(t.database, { name: 'leavers-agent', ownerEmail: leaver, upstreams: [] });
+      await setUserDisabled(t.database, { email: leaver, disabled: true });
+      await expect(authenticateAgent(t.database, { token, upstream: 'a' })).rejects.toMatchObject({ code: 'unauthorized' });
+      await setUserDisabled(t.database, { email: leaver, disabled: false });
+      await expect(authenticateAgent(t.database, { token, upstream: 'a' })).resolves.toMatchObject({ name: 'leavers-agent' });
+    });
+
     it.each([
       ['no token', undefined],
       ['an unknown token', 'alk_agent_unknownunknownunknownunknown'],
