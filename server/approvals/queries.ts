@@ -57,8 +57,8 @@ export async function listRequests(db: Executor, query: ListQuery) {
     query.agent && eq(agents.name, query.agent),
     after &&
       (ascending
-        ? sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) > (${after.at}, ${after.id})`
-        : sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) < (${after.at}, ${after.id})`),
+        ? sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) > (${after.at.toISOString()}::timestamptz, ${after.id})`
+        : sql`(${approvalRequests.createdAt}, ${approvalRequests.id}) < (${after.at.toISOString()}::timestamptz, ${after.id})`),
   ].filter((f) => !!f);
   const rows = await db
     .select(listColumns)
