@@ -7,25 +7,30 @@
  * the echo upstream and the benchmark's policy, on an ephemeral port, on in-memory PGlite or on BENCH_DATABASE_URL. It answers a
  * few IPC requests from the parent: the reviewer's operations (list pending requests,
  * decide) for the IPC reviewer, the NOTIFY events of `airlock_approvals` (a stand-in for
- * the socket.io feed), its own memory figures and CPU profiles of one phase.
+ * the socket.io feed), its own memory figures and CPU profiles of one phase, and for the
+ * console phase a reviewer with a password and thousands of seeded pending requests.
  * Nothing here is added to server/: the gateway runs exactly as `startAirlock` builds it.
  */
+
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { dirname, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { count, eq } from 'drizzle-orm';
-import { openDatabase } from '../db/client';
+import { type Database, openDatabase } from '../db/client';
 import { approvalRequests } from '../db/schema';
 import { decide } from '../server/approvals/decide';
 import { listRequests } from '../server/approvals/queries';
 import { APPROVALS_CHANNEL } from '../server/approvals/types';
+import { appendAudit } from '../server/audit/append';
 import { createAgent } from '../server/auth/agents';
 import { createApiToken } from '../server/auth/api-tokens';
 import { createUser } from '../server/auth/users';
 import { DEMO_ADMIN } from '../server/bootstrap';
 import { parseConfig } from '../server/config/load';
 import { startAirlock } from '../server/index';
+import { digest } from '../server/lib/digest';
 
 /** Messages from the parent; each gets one reply `{ re: id, ok, result | error }`. */
 export type ChildRequest =
@@ -34,6 +39,8 @@ export type ChildRequest =
   | { id: number; op: 'countPending' }
   | { id: number; op: 'pendingBySession' }
   | { id: number; op: 'subscribe' }
+  | { id: number; op: 'seed'; count: number }
+  | { id: number; op: 'consoleUser' }
   | { id: number; op: 'memory'; gc?: boolean }
   | { id: number; op: 'loopDelay' }
   | { id: number; op: 'profileStart' }
@@ -47,6 +54,9 @@ export type ChildEvent =
   | { event: 'failed'; error: string };
 
 export type LoopDelay = { p50: number; p99: number; max: number };
+export type SeedResult = { seeded: number; batches: number; ms: number };
+/** A reviewer who signs in to the console with a password (the console phase's browser). */
+export type ConsoleUser = { email: string; password: string };
 export type MemoryFigures = { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number; fds: number };
 
 const send = (message: unknown) => process.send?.(message);
@@ -68,7 +78,7 @@ async function main(): Promise<void> {
       { id: 'bench-echo-risky', tool: 'echo_risky', action: 'require_approval', timeoutSeconds: 3600 },
     ],
   });
-  // BENCH_CONSOLE=1: serve the Next console too, for the HTTP reviewer (needs a production build)
+  // BENCH_CONSOLE=1: serve the Next console too, for the HTTP reviewer and the console phase (needs a production build)
   const airlock = await startAirlock({ config, database, port: 0, host: '127.0.0.1', console: process.env.BENCH_CONSOLE === '1' });
   const reviewer = await createUser(database, { email: 'reviewer@bench.local', role: 'approver', name: 'Bench reviewer' });
   const { token: agentToken } = await createAgent(database, { name: 'bench-agent', ownerEmail: DEMO_ADMIN });
@@ -76,6 +86,7 @@ async function main(): Promise<void> {
   const { token: apiToken } = await createApiToken(database, { userEmail: 'reviewer@bench.local', name: 'bench' });
 
   let unlisten: (() => Promise<void>) | undefined;
+  let consoleUser: Promise<ConsoleUser> | undefined;
   let closing = false;
   const close = async (code: number) => {
     if (closing) return;
@@ -124,6 +135,16 @@ async function main(): Promise<void> {
           .groupBy(approvalRequests.sessionId);
         return Object.fromEntries(rows.map((r) => [r.sessionId, r.n]));
       }
+      case 'seed':
+        return seed(database, message.count);
+      case 'consoleUser':
+        consoleUser ??= createUser(database, {
+          email: CONSOLE_USER.email,
+          password: CONSOLE_USER.password,
+          role: 'approver',
+          name: 'Bench console reviewer',
+        }).then(() => CONSOLE_USER);
+        return consoleUser;
       case 'subscribe':
         // what the realtime module (socket.io) will relay to a reviewer's browser
         unlisten ??= await database.listen(APPROVALS_CHANNEL, (payload) =>
@@ -156,6 +177,78 @@ async function main(): Promise<void> {
   }
 
   send({ event: 'ready', url: airlock.url, agentToken, reviewerId: reviewer.id, apiToken, database: database.kind, pid: process.pid });
+}
+
+const CONSOLE_USER: ConsoleUser = { email: 'console@bench.local', password: 'correct horse battery staple' };
+const SEED_BATCH = 2000;
+
+/**
+ * `count` pending approval requests for the console phase, inserted directly in multi-row
+ * INSERTs (createRequest one by one would take minutes), each batch with ONE audit event
+ * `bench.seeded` through appendAudit, so the hash chain stays whole. They belong to an agent
+ * of their own, no gateway session holds them (a decision would find no waiter), they are
+ * older than any call made afterwards and expire in 2 h: later than a call held now by the
+ * 1 h rule, so under "least time left" a new call sorts first.
+ */
+async function seed(database: Database, total: number): Promise<SeedResult> {
+  const t0 = performance.now();
+  const name = `bench-seeded-${randomUUID().slice(0, 8)}`;
+  const { agent } = await createAgent(database, { name, ownerEmail: DEMO_ADMIN });
+  const toolDefinition = {
+    name: 'echo_risky',
+    description: 'Return the message unchanged (needs approval in the benchmark)',
+    inputSchema: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'] },
+  };
+  const toolDefinitionHash = digest(toolDefinition);
+  const sessionId = `bench-seed-${randomUUID()}`;
+  const now = Date.now();
+  const rule = { id: 'bench-echo-risky', timeoutSeconds: 7200, allowEdit: false, maxGrantMinutes: 0 };
+  let batches = 0;
+  for (let start = 0; start < total; start += SEED_BATCH) {
+    const rows = Array.from({ length: Math.min(SEED_BATCH, total - start) }, (_, k) => {
+      const i = start + k;
+      const args = { message: `seeded-${i}` };
+      return {
+        id: randomUUID(),
+        status: 'pending' as const,
+        agentId: agent.id,
+        sessionId,
+        rpcId: String(i),
+        upstream: 'echo',
+        tool: 'echo_risky',
+        arguments: args,
+        argumentsDigest: digest(args),
+        toolDefinition,
+        toolDefinitionHash,
+        rule,
+        approverRoles: ['approver'],
+        requiredApprovals: 1,
+        riskLevel: 'low' as const,
+        riskFlags: [],
+        // 10 ms apart, all in the past: the queue's oldest-first order is the seeding order
+        createdAt: new Date(now - (total - i) * 10),
+        expiresAt: new Date(now + 7200_000 + i),
+        holder: 'bench-seed',
+      };
+    });
+    await database.orm.transaction(async (tx) => {
+      await tx.insert(approvalRequests).values(rows);
+      await appendAudit(tx, {
+        type: 'bench.seeded',
+        actor: { type: 'system', id: 'bench' },
+        payload: {
+          reason: 'benchmark (npm run bench, console phase): pending approval requests inserted directly, no call behind them',
+          count: rows.length,
+          agentId: agent.id,
+          sessionId,
+          firstId: rows[0].id,
+          lastId: rows[rows.length - 1].id,
+        },
+      });
+    });
+    batches++;
+  }
+  return { seeded: total, batches, ms: performance.now() - t0 };
 }
 
 /** RSS from /proc after a forced settle (several full GCs), plus V8's own figures. */

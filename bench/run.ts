@@ -5,6 +5,8 @@
  *   throughput  calls/s with 32 concurrent clients, each its own MCP session
  *   approval    held calls decided by a scripted reviewer: call → listed, decision → result
  *   holding     thousands of concurrent held calls in one Airlock process: memory per call
+ *   console     the reviewer console in Chromium: first page with 10,000 pending requests,
+ *               held call → its row in the open page's DOM (bench/console.ts)
  *
  * Airlock runs on in-memory PGlite, and also on PostgreSQL when DATABASE_URL is set (in a
  * database of its own, dropped afterwards). Every server is a child process: the client and
@@ -13,9 +15,12 @@
  * Environment: BENCH_QUICK=1 (small run), BENCH_CALLS (sequential calls per path),
  * BENCH_TPUT_CALLS (calls per path in the throughput phase), BENCH_APPROVALS, BENCH_HOLD
  * (e.g. 20x100: sessions x concurrent calls each), BENCH_PHASES (comma list of
- * latency,throughput,approval,holding), BENCH_PROFILE=1 (V8 CPU profile of each Airlock
- * process per phase, summarized at the end), BENCH_REVIEWER=http|ipc (see bench/reviewer.ts;
- * default http when the console has a production build in .next, else ipc).
+ * latency,throughput,approval,holding,console), BENCH_CONSOLE_SEED (pending requests seeded
+ * for the console phase), BENCH_CONSOLE_CALLS (held calls per live measurement),
+ * BENCH_CONSOLE_LOADS (navigations for the first-page figures), BENCH_PROFILE=1 (V8 CPU
+ * profile of each Airlock process per phase, summarized at the end), BENCH_REVIEWER=http|ipc
+ * (see bench/reviewer.ts; default http when the console has a production build in .next,
+ * else ipc).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +30,7 @@ import { join, relative, resolve } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import postgres from 'postgres';
 import type { LoopDelay } from './airlock-child';
+import { type ConsoleResult, consolePhase, consoleSkipReason } from './console';
 import { cpuMs, cpuMsOf, descendants, killAll, openFds, removeLogs } from './procs';
 import { type ProfileSummary, summarizeProfile } from './profile-summary';
 import { IpcReviewer, makeReviewer, type Reviewer, type ReviewerKind } from './reviewer';
@@ -48,7 +54,10 @@ const APPROVALS = int('BENCH_APPROVALS', QUICK ? 50 : 200);
 const [HOLD_SESSIONS, HOLD_PER_SESSION] = (process.env.BENCH_HOLD ?? (QUICK ? '10x50' : '20x100')).split('x').map(Number);
 const HOLD_TOTAL = HOLD_SESSIONS * HOLD_PER_SESSION;
 const HOLD_DEADLINE_MS = 120_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'latency,throughput,approval,holding').split(',').map((p) => p.trim()));
+const CONSOLE_SEED = int('BENCH_CONSOLE_SEED', 10_000);
+const CONSOLE_CALLS = int('BENCH_CONSOLE_CALLS', QUICK ? 20 : 50);
+const CONSOLE_LOADS = int('BENCH_CONSOLE_LOADS', QUICK ? 5 : 8);
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'latency,throughput,approval,holding,console').split(',').map((p) => p.trim()));
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const here = import.meta.dirname;
 /**
@@ -76,10 +85,14 @@ const REVIEWER: ReviewerKind =
       ? 'http'
       : 'ipc';
 
+/** The console phase needs Chromium and a build of the console; without them it is skipped, with the reason. */
+const CONSOLE_SKIPPED = PHASES.has('console') ? consoleSkipReason(CONSOLE_BUILD) : undefined;
+const RUN_CONSOLE = PHASES.has('console') && !CONSOLE_SKIPPED;
+
 const resultsDir = resolve(here, 'results');
 const profileDir = resolve(resultsDir, 'profiles');
 
-const TARGETS = { latencyP50: 20, latencyP99: 100, holdKiB: 50 };
+const TARGETS = { latencyP50: 20, latencyP99: 100, holdKiB: 50, consoleFirstPageMs: 1000, consoleCallToDomP50Ms: 100 };
 
 // ─── cleanup on every exit path ────────────────────────────────────────────────
 
@@ -609,7 +622,10 @@ async function main(): Promise<void> {
   }
 
   const direct = directTarget();
-  const withConsole = REVIEWER === 'http';
+  const withConsole = REVIEWER === 'http' || RUN_CONSOLE;
+  if (CONSOLE_SKIPPED) log(`console phase skipped: ${CONSOLE_SKIPPED}`);
+  if (RUN_CONSOLE && CONSOLE_BUILD === 'stale')
+    log('console phase: the console build in .next is older than its sources; the figures are for that build (run `npx next build`)');
   const airlocks = [new AirlockTarget({ name: 'Airlock (PGlite)', console: withConsole })];
   if (pgUrl) {
     const pg = new AirlockTarget({ name: 'Airlock (PostgreSQL)', databaseUrl: pgUrl, console: withConsole });
@@ -627,10 +643,16 @@ async function main(): Promise<void> {
   const throughput = PHASES.has('throughput') ? await throughputPhase(targets) : undefined;
   const approval: Record<string, ApprovalResult> = {};
   const holding: Record<string, HoldingResult> = {};
+  const consoleResults: Record<string, ConsoleResult> = {};
   for (const airlock of airlocks) {
     const reviewer = makeReviewer(REVIEWER, airlock);
     if (PHASES.has('approval')) approval[airlock.name] = await observed([airlock], 'approval', () => approvalPhase(airlock, reviewer));
     if (PHASES.has('holding')) holding[airlock.name] = await observed([airlock], 'holding: release', () => holdingPhase(airlock));
+    // last: the requests it seeds stay pending until the process stops
+    if (RUN_CONSOLE)
+      consoleResults[airlock.name] = await observed([airlock], 'console', () =>
+        consolePhase(airlock, reviewer, { seed: CONSOLE_SEED, calls: CONSOLE_CALLS, loads: CONSOLE_LOADS, log }),
+      );
   }
 
   // ratios against mcp-proxy
@@ -667,6 +689,7 @@ async function main(): Promise<void> {
       approvals: APPROVALS,
       hold: { sessions: HOLD_SESSIONS, callsPerSession: HOLD_PER_SESSION },
       phases: [...PHASES],
+      console: { seed: CONSOLE_SEED, calls: CONSOLE_CALLS, loads: CONSOLE_LOADS, skipped: CONSOLE_SKIPPED ?? null },
       upstream: 'node bench/echo-server.mjs (stdio, one process per MCP session; mcp-proxy shares one for all sessions)',
       consoleBuild: CONSOLE_BUILD,
       reviewer:
@@ -680,6 +703,7 @@ async function main(): Promise<void> {
     ratiosVsMcpProxy: ratios,
     approval,
     holding,
+    console: consoleResults,
     eventLoopDelayMs: loopDelays,
     profiles,
     durationSec: round((performance.now() - started) / 1000, 1),
@@ -788,6 +812,8 @@ async function main(): Promise<void> {
     );
     for (const [name, r] of Object.entries(holding)) if (r.failures.length) lines.push(`  ${name} failures: ${r.failures.join('; ')}`);
   }
+  if (Object.keys(consoleResults).length > 0) lines.push(...consoleTables(consoleResults));
+  if (CONSOLE_SKIPPED) lines.push(`\nConsole phase skipped: ${CONSOLE_SKIPPED}.`);
   if (Object.keys(loopDelays).length > 0) {
     const phases = [...new Set(Object.values(loopDelays).flatMap((p) => Object.keys(p)))];
     lines.push(
@@ -825,6 +851,59 @@ async function main(): Promise<void> {
     `Results written to ${relative(process.cwd(), out)} (${round((performance.now() - started) / 1000, 1)} s)${PROFILE ? `; CPU profiles in ${relative(process.cwd(), profileDir)} (summarize one with: npx tsx bench/profile-summary.ts <file>)` : ''}`,
   );
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function consoleTables(results: Record<string, ConsoleResult>): string[] {
+  const out: string[] = [];
+  const stale = CONSOLE_BUILD === 'stale' ? ' — console build OLDER than its sources' : '';
+  for (const [name, r] of Object.entries(results)) {
+    const f = r.firstPage;
+    const row = (label: string, s: Summary, cold: number | null | undefined) => [label, fmt(s.p50, 0), fmt(s.max, 0), fmt(cold, 0)];
+    out.push(
+      table(
+        `Console, ${name}: first page with ${f.pending} pending, ms from navigation start (${f.loads} loads: a fresh context, then reloads; ${r.browser}${stale}; target visible < ${TARGETS.consoleFirstPageMs})`,
+        ['', 'p50', 'max', 'first load'],
+        [
+          row('first row and count visible', f.visible, f.cold.visible),
+          row('   HTML first byte (server render)', f.ttfb, f.cold.ttfb),
+          row('   first contentful paint', f.fcp, f.cold.fcp),
+          row('   largest contentful paint', f.lcp, f.cold.lcp),
+          row('   DOMContentLoaded', f.domContentLoaded, f.cold.domContentLoaded),
+          row('socket live (hydrated, following events)', f.live, f.cold.live),
+        ],
+      ),
+      `  ${f.cold.items} rows shown of ${f.cold.total} (HTML ${fmt(f.cold.htmlKiB, 0)} KiB); ${r.seeded.seeded} seeded in ${fmt(r.seeded.ms, 0)} ms`,
+    );
+    const rows: (string | number)[][] = [];
+    for (const l of r.live) {
+      const line = (label: string, s: Summary) => [label, '', fmt(s.p50), fmt(s.p99), fmt(s.max)];
+      rows.push([
+        `${l.queue} (${l.path}): call sent → in DOM`,
+        `${l.shown}/${l.calls}`,
+        fmt(l.sentToDom.p50),
+        fmt(l.sentToDom.p99),
+        fmt(l.sentToDom.max),
+      ]);
+      rows.push(line('   of which call sent → NOTIFY', l.sentToNotify));
+      rows.push(line('   of which NOTIFY → socket.io message at the page', l.notifyToSocket));
+      rows.push(line('   of which socket.io message → in DOM', l.socketToDom));
+      rows.push(line('   in DOM → next frame', l.domToFrame));
+      rows.push(line('   call sent → count badge updated', l.sentToCount));
+      rows.push(line('   decision sent → gone from DOM', l.decisionToGone));
+      if (l.gaveUp) rows.push([`   ${l.gaveUp}`, '', '', '', '']);
+    }
+    const clocks = r.live.map((l) => `${fmt(l.clock.offsetMs, 1)} ± ${fmt(l.clock.uncertaintyMs, 1)}`).join(', ');
+    out.push(
+      table(
+        `Console, ${name}: a held call reaching the open queue page, ms (held calls one at a time, each denied by the reviewer over ${r.reviewer}; target call sent → in DOM p50 < ${TARGETS.consoleCallToDomP50Ms})`,
+        ['', 'shown', 'p50', 'p99', 'max'],
+        rows,
+      ),
+      `  page clock offset (ms, subtracted): ${clocks}`,
+    );
+    if (r.pageErrors.length) out.push(`  page errors: ${r.pageErrors.join('; ')}`);
+  }
+  return out;
 }
 
 main()
