@@ -25,7 +25,7 @@ export default async function QueuePage({ searchParams }: Props) {
     tool: one(params.tool),
     risk: risk === 'high' || risk === 'medium' || risk === 'low' ? risk : undefined,
     q: one(params.q),
-    sort: params.sort === 'time-left' ? 'time-left' : 'age',
+    sort: params.sort === 'time-left' || params.sort === 'newest' ? params.sort : 'age',
   };
   const [page, facets, grants] = await Promise.all([
     listQueue(db().orm, { status: 'pending', ...filters, limit: 50 }),

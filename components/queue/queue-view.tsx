@@ -7,16 +7,10 @@ import { RiskBadges } from '@/components/approvals/risk-badges';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
 import { type ApprovalEvent, useApprovalFeed } from '@/components/realtime/feed';
 import type { QueueItem } from '@/server/approvals/queue';
+import { type ApprovalChange, applyChange, type QueueFilters, type QueueState } from './queue-state';
 import { Countdown, formatAge, useNow } from './time';
 
-export type QueueFilters = {
-  upstream?: string;
-  agent?: string;
-  tool?: string;
-  risk?: 'high' | 'medium' | 'low';
-  q?: string;
-  sort: 'age' | 'time-left';
-};
+export type { QueueFilters } from './queue-state';
 export type Facets = { upstreams: string[]; agents: string[]; tools: string[] };
 
 type Props = {
@@ -31,23 +25,6 @@ type Props = {
 
 const PAGE = 50;
 
-function matches(item: QueueItem, f: QueueFilters): boolean {
-  if (f.upstream && item.upstream !== f.upstream) return false;
-  if (f.agent && item.agent.name !== f.agent) return false;
-  if (f.tool && item.tool !== f.tool) return false;
-  if (f.risk && item.riskLevel !== f.risk) return false;
-  if (f.q) {
-    const q = f.q.toLowerCase();
-    if (![item.tool, item.upstream, item.agent.name, item.argumentsPreview].some((s) => s.toLowerCase().includes(q))) return false;
-  }
-  return true;
-}
-
-function order(items: QueueItem[], sort: QueueFilters['sort']): QueueItem[] {
-  const key = sort === 'time-left' ? (i: QueueItem) => i.expiresAt : (i: QueueItem) => i.createdAt;
-  return [...items].sort((a, b) => key(a).localeCompare(key(b)) || a.id.localeCompare(b.id));
-}
-
 function queryString(f: QueueFilters, extra: Record<string, string> = {}): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries({ ...f, ...extra })) if (v && !(k === 'sort' && v === 'age')) params.set(k, String(v));
@@ -61,30 +38,41 @@ function queryString(f: QueueFilters, extra: Record<string, string> = {}): strin
 export function QueueView({ initial, filters, facets, canDecide, userEmail, empty, grants }: Props) {
   const router = useRouter();
   const now = useNow();
-  const [items, setItems] = useState(initial.items);
-  const [total, setTotal] = useState(initial.total);
+  const [state, setState] = useState<QueueState>({ items: initial.items, total: initial.total, unseen: 0 });
+  const stateRef = useRef(state);
+  const { items, total, unseen } = state;
   const [selected, setSelected] = useState(0);
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const list = useRef<HTMLOListElement>(null);
+  /** Events that arrive while a resync is in flight, replayed over its (older) snapshot. */
+  const buffered = useRef<ApprovalChange[] | null>(null);
+
+  const update = useCallback((next: QueueState) => {
+    stateRef.current = next;
+    setState(next);
+  }, []);
 
   useEffect(() => {
-    setItems(initial.items);
-    setTotal(initial.total);
-  }, [initial]);
+    update({ items: initial.items, total: initial.total, unseen: 0 });
+  }, [initial, update]);
 
   const resync = useCallback(async () => {
+    buffered.current = [];
     const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
       cache: 'no-store',
     }).catch(() => null);
+    const missed = buffered.current ?? [];
+    buffered.current = null;
     if (response?.status === 401) return window.location.assign('/signin?expired=1');
     if (!response?.ok) return;
     const page = (await response.json()) as { items: QueueItem[]; total: number };
-    setItems(page.items);
-    setTotal(page.total);
-  }, [filters]);
+    let next: QueueState = { items: page.items, total: page.total, unseen: 0 };
+    for (const change of missed) next = applyChange(next, change, filters, PAGE).state;
+    update(next);
+  }, [filters, update]);
 
-  // the count comes from the database, coalesced: events only say something changed
+  // the count comes from the database, coalesced: events adjust it at once, this confirms it
   const countTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const refreshTotal = useCallback(() => {
     if (countTimer.current) return;
@@ -93,23 +81,26 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(
         () => null,
       );
-      if (response?.ok) setTotal(((await response.json()) as { total: number }).total);
-    }, 200);
-  }, [filters]);
+      if (response?.ok) update({ ...stateRef.current, total: ((await response.json()) as { total: number }).total });
+    }, 300);
+  }, [filters, update]);
 
+  const refillTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
   const onEvent = useCallback(
     (event: ApprovalEvent) => {
-      const item = event.item;
-      setItems((current) => {
-        const without = current.filter((i) => i.id !== event.id);
-        if (item && item.status === 'pending' && matches(item, filters)) {
-          return order([...without, item], filters.sort).slice(0, Math.max(PAGE, current.length));
-        }
-        return without;
-      });
+      buffered.current?.push(event);
+      const { state: next, refill } = applyChange(stateRef.current, event, filters, PAGE);
+      update(next);
+      // a row left a page with more behind it: fetch the page again to fill the gap in order
+      if (refill && !refillTimer.current) {
+        refillTimer.current = setTimeout(() => {
+          refillTimer.current = null;
+          void resync();
+        }, 250);
+      }
       refreshTotal();
     },
-    [filters, refreshTotal],
+    [filters, refreshTotal, resync, update],
   );
 
   const feed = useApprovalFeed({ onEvent, onResync: () => void resync() });
@@ -196,6 +187,7 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
             options={[
               ['age', 'Oldest first'],
               ['time-left', 'Least time left'],
+              ['newest', 'Newest first'],
             ]}
             onChange={(v) => setFilter({ sort: v as QueueFilters['sort'] })}
           />
@@ -235,7 +227,7 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
             <button
               type="button"
               className="btn btn-small"
-              onClick={() => router.replace(filters.sort === 'age' ? '/' : '/?sort=time-left')}
+              onClick={() => router.replace(filters.sort === 'age' ? '/' : `/?sort=${filters.sort}`)}
             >
               Clear filters
             </button>
@@ -250,6 +242,13 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       ) : null}
 
       {grants}
+
+      {unseen > 0 ? (
+        <p className="alert alert-warn" role="status">
+          {unseen} new request{unseen > 1 ? 's' : ''} arrived beyond this page.{' '}
+          <Link href={`/?${queryString({ ...filters, sort: 'newest' })}`}>Show newest first</Link>
+        </p>
+      ) : null}
 
       {items.length === 0 ? (
         filtered ? (
