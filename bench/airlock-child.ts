@@ -13,9 +13,10 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector/promises';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { count, eq } from 'drizzle-orm';
 import { type Database, openDatabase } from '../db/client';
@@ -68,7 +69,9 @@ const echoServer = resolve(import.meta.dirname, 'echo-server.mjs');
 
 async function main(): Promise<void> {
   const url = process.env.BENCH_DATABASE_URL;
-  const database = await openDatabase(url ? { url } : { dataDir: 'memory://' });
+  // PGlite on disk, as Airlock runs by default (./.airlock), in a directory removed at exit
+  const dataDir = url ? undefined : mkdtempSync(join(tmpdir(), 'airlock-bench-pglite-'));
+  const database = await openDatabase(url ? { url } : { dataDir });
   const config = parseConfig({
     demo: false,
     upstreams: { echo: { transport: 'stdio', command: process.execPath, args: [echoServer] } },
@@ -96,6 +99,7 @@ async function main(): Promise<void> {
     await unlisten?.().catch(() => {});
     await airlock.close().catch(() => {});
     await database.close().catch(() => {});
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     process.exit(code); // writes the --cpu-prof profile
   };
   process.on('SIGTERM', () => void close(0));

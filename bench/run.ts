@@ -8,7 +8,7 @@
  *   console     the reviewer console in Chromium: first page with 10,000 pending requests,
  *               held call → its row in the open page's DOM (bench/console.ts)
  *
- * Airlock runs on in-memory PGlite, and also on PostgreSQL when DATABASE_URL is set (in a
+ * Airlock runs on PGlite in a data directory on disk (its default), and also on PostgreSQL when DATABASE_URL is set (in a
  * database of its own, dropped afterwards). Every server is a child process: the client and
  * the server never share an event loop.
  *
