@@ -20,6 +20,8 @@ export type Executor = Orm | Tx;
 export type Database = {
   orm: Orm;
   kind: 'pglite' | 'postgres';
+  /** One parameterized statement straight through the driver (prepared on PostgreSQL): for hot paths. */
+  raw<T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]>;
   /** Subscribe to a NOTIFY channel; resolves to an unsubscribe function. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
@@ -110,6 +112,9 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'):
   return {
     orm,
     kind: 'pglite',
+    async raw<T>(text: string, params: unknown[]) {
+      return (await client.query<T>(text, params)).rows;
+    },
     async listen(channel, onPayload) {
       const unsubscribe = await client.listen(channel, onPayload);
       return async () => unsubscribe();
@@ -127,6 +132,9 @@ async function openPostgres(url: string, max = 10): Promise<Database> {
   return {
     orm,
     kind: 'postgres',
+    async raw<T>(text: string, params: unknown[]) {
+      return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
+    },
     async listen(channel, onPayload) {
       const { unlisten } = await client.listen(channel, onPayload);
       return unlisten;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { type Executor, query } from '../../db/client';
+import { type Database, type Executor, query } from '../../db/client';
 import type { auditEvents } from '../../db/schema';
 import { sha256 } from '../lib/digest';
 
@@ -54,17 +54,12 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
   return chainHash(row.seq, row.prevHash, contentDigest(row, JSON.stringify(row.payload ?? null)));
 }
 
-/**
- * Append events to the hash chain in one round trip (the `airlock_audit_append` function
- * takes the advisory lock, reads the head and inserts). Outside a transaction the events
- * commit when it returns; inside one, the lock is held until commit, so the chain order is
- * the commit order (invariant 5).
- */
-export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[]): Promise<AuditEvent[]> {
-  const list = Array.isArray(inputs) ? inputs : [inputs];
-  if (list.length === 0) return [];
+const APPEND_SQL = 'select out_seq, out_hash, out_prev_hash from airlock_audit_append($1::jsonb)';
+type AppendRow = { out_seq: number | string; out_hash: string; out_prev_hash: string };
+
+function prepare(inputs: AuditInput[]) {
   const at = new Date();
-  const prepared = list.map((input) => {
+  const prepared = inputs.map((input) => {
     const payloadText = JSON.stringify(input.payload ?? {});
     const content: Content = {
       id: randomUUID(),
@@ -75,7 +70,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
       requestId: input.requestId ?? null,
       sessionId: input.sessionId ?? null,
     };
-    return { content, payloadText, payload: JSON.parse(payloadText) as unknown };
+    return { content, payloadText, payload: (input.payload ?? {}) as unknown };
   });
   const events = prepared.map(({ content, payloadText }) => ({
     ...content,
@@ -83,10 +78,10 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
     payload: payloadText,
     digest: contentDigest(content, payloadText),
   }));
-  const rows = await query<{ out_seq: number | string; out_hash: string; out_prev_hash: string }>(
-    tx,
-    sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${JSON.stringify(events)}::jsonb)`,
-  );
+  return { prepared, json: JSON.stringify(events) };
+}
+
+function assemble(prepared: ReturnType<typeof prepare>['prepared'], rows: AppendRow[]): AuditEvent[] {
   if (rows.length !== prepared.length) throw new Error(`audit append wrote ${rows.length} of ${prepared.length} events`);
   return prepared.map(({ content, payload }, i) => ({
     ...content,
@@ -95,4 +90,26 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
     prevHash: rows[i].out_prev_hash,
     hash: rows[i].out_hash,
   }));
+}
+
+/**
+ * Append events to the hash chain in one round trip (the `airlock_audit_append` function
+ * takes the advisory lock, reads the head and inserts). Inside a transaction the lock is
+ * held until commit, so the chain order is the commit order (invariant 5).
+ */
+export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[]): Promise<AuditEvent[]> {
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  if (list.length === 0) return [];
+  const { prepared, json } = prepare(list);
+  return assemble(prepared, await query<AppendRow>(tx, sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${json}::jsonb)`));
+}
+
+/**
+ * The same, outside any transaction, straight through the driver: the statement commits
+ * when it returns. The gateway's per-call path (AuditWriter) uses it.
+ */
+export async function appendAuditNow(database: Database, inputs: AuditInput[]): Promise<AuditEvent[]> {
+  if (inputs.length === 0) return [];
+  const { prepared, json } = prepare(inputs);
+  return assemble(prepared, await database.raw<AppendRow>(APPEND_SQL, [json]));
 }

@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client';
-import { type AuditEvent, type AuditInput, appendAudit } from './append';
+import { type AuditEvent, type AuditInput, appendAuditNow } from './append';
 
 /** Enough to amortise a commit, small enough to keep one transaction short. */
 const MAX_BATCH = 500;
@@ -48,8 +48,8 @@ export class AuditWriter {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
         // one statement, committed on return: no explicit transaction needed
-        const events = await appendAudit(
-          this.db.orm,
+        const events = await appendAuditNow(
+          this.db,
           batch.map((p) => p.input),
         );
         for (const [i, p] of batch.entries()) p.resolve(events[i]);
