@@ -47,7 +47,8 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       resolve('cancelled');
     };
   });
-  const untrack = session.trackHold(request.id, cancel);
+  // a cancellation that came while the request was being recorded takes effect here, at once
+  const untrack = session.onCancel(request.id, cancel);
 
   // MCP clients time out (60 s in the TypeScript SDK) unless progress resets the clock
   const token = progressToken(request);
@@ -87,6 +88,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       reason: cancelReason,
       actor: { type: 'agent', id: session.agent.id },
     }).catch((error) => log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) }));
+    session.endCall(request.id);
     return; // MCP: a cancelled request gets no response
   }
 
@@ -157,6 +159,10 @@ async function executeApproved(
     return refuse(`The definition of tool ${approval.tool} changed while the call awaited approval.`, 'tool.drift_refused');
   }
 
+  if (session.cancelled(request.id)) {
+    session.endCall(request.id);
+    return; // cancelled between the decision and now: not claimed, not run, no response
+  }
   let claimed: boolean;
   try {
     claimed = await claimExecution(context.database, {

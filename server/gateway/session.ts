@@ -4,11 +4,13 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { findGrant } from '../approvals/grants';
+import { maskArguments } from '../approvals/masking';
 import type { AuditInput } from '../audit/append';
 import type { UpstreamConfig } from '../config/schema';
 import { digest, sha256 } from '../lib/digest';
 import { log } from '../lib/log';
 import { evaluate } from '../policy/evaluate';
+import type { Verdict } from '../policy/types';
 import type { AgentIdentity, GatewayContext } from './context';
 import { holdCall } from './hold';
 import {
@@ -33,11 +35,14 @@ type InFlight = {
   progressToken?: string | number;
   /** A list request for a page after the first. */
   paged?: boolean;
+  /** The agent cancelled it after it was forwarded: its late answer is audited, not relayed. */
+  cancelled?: boolean;
   /** For tools/call: what to audit when the result comes back. */
   call?: { tool: string; approvalId?: string; edited?: boolean };
 };
 
 const INTERNAL_PREFIX = 'airlock-internal-';
+const MAX_TOOL_NAME = 128;
 const INTERNAL_TIMEOUT_MS = 30_000;
 
 export type SessionOptions = {
@@ -64,8 +69,12 @@ export class GatewaySession {
   private upstream?: Transport;
   private upstreamReady?: Promise<void>;
   private readonly inflight = new Map<RequestId, InFlight>();
-  /** Held tools/call requests by JSON-RPC id, with a function that cancels the hold. */
-  private readonly held = new Map<RequestId, (reason: string) => void>();
+  /**
+   * tools/call requests from arrival until forwarded upstream or answered. A cancellation
+   * (or a closed session) at any point in between is recorded here, so a call cancelled while
+   * Airlock was still reading the tool list or recording the hold never runs (invariant 3).
+   */
+  private readonly calls = new Map<RequestId, { cancelled: string | null; onCancel?: (reason: string) => void }>();
   private readonly internal = new Map<string, { resolve: (m: JSONRPCMessage) => void; timer: NodeJS.Timeout }>();
   private internalSeq = 0;
   private closed = false;
@@ -100,7 +109,7 @@ export class GatewaySession {
 
   /** Requests in flight upstream or held for approval: a session with any is not idle. */
   get busy(): boolean {
-    return this.inflight.size > 0 || this.held.size > 0;
+    return this.inflight.size > 0 || this.calls.size > 0;
   }
 
   get context(): GatewayContext {
@@ -111,22 +120,83 @@ export class GatewaySession {
 
   private async fromDownstream(message: JSONRPCMessage): Promise<void> {
     if (isRequest(message)) {
+      // ids identify calls for cancellation and replies: a reused or reserved one is refused
+      if (
+        this.calls.has(message.id) ||
+        this.inflight.has(message.id) ||
+        (typeof message.id === 'string' && message.id.startsWith(INTERNAL_PREFIX))
+      ) {
+        return this.reply(
+          errorResponse(message.id, ErrorCode.InvalidRequest, `request id ${JSON.stringify(message.id)} is already in use in this session`),
+        );
+      }
       if (message.method === 'initialize') await this.connectUpstream(message.id);
-      if (message.method === 'tools/call') return this.toolCall(message);
+      if (message.method === 'tools/call') {
+        this.calls.set(message.id, { cancelled: this.closed ? 'the session closed' : null });
+        return this.toolCall(message);
+      }
+      // a task-augmented call's real result arrives through tasks/result: audited like any tool result
+      if (message.method === 'tasks/result') return this.forward(message, { tool: '(task result)' });
       return this.forward(message);
     }
     if (isNotification(message) && message.method === 'notifications/cancelled') {
       const id = (message.params as { requestId?: RequestId } | undefined)?.requestId;
-      const cancelHold = id === undefined ? undefined : this.held.get(id);
-      // a held call never reached the upstream: cancel the hold, tell the upstream nothing
-      if (cancelHold) return cancelHold('the agent cancelled the call');
-      if (id !== undefined) this.inflight.delete(id);
+      const call = id === undefined ? undefined : this.calls.get(id);
+      // a call not yet forwarded never reached the upstream: end it here, tell the upstream nothing
+      if (call) return this.cancelCall(call, 'the agent cancelled the call');
+      const inflight = id === undefined ? undefined : this.inflight.get(id);
+      if (inflight) inflight.cancelled = true;
     }
     await this.sendUpstream(message);
   }
 
+  private cancelCall(call: { cancelled: string | null; onCancel?: (reason: string) => void }, reason: string): void {
+    if (call.cancelled) return;
+    call.cancelled = reason;
+    call.onCancel?.(reason);
+  }
+
+  /** Why a tools/call not yet forwarded was cancelled, or null while it stands. */
+  cancelled(id: RequestId): string | null {
+    return this.calls.get(id)?.cancelled ?? null;
+  }
+
+  /** Run `onCancel` when the call is cancelled (at once if it already was); returns a function that stops tracking. */
+  onCancel(id: RequestId, onCancel: (reason: string) => void): () => void {
+    const call = this.calls.get(id);
+    if (!call) {
+      onCancel('the call is no longer tracked');
+      return () => {};
+    }
+    if (call.cancelled) onCancel(call.cancelled);
+    else call.onCancel = onCancel;
+    return () => {
+      if (call.onCancel === onCancel) call.onCancel = undefined;
+    };
+  }
+
+  /** Stop tracking a tools/call that ended without reaching the upstream and without an answer (cancelled). */
+  endCall(id: RequestId): void {
+    this.calls.delete(id);
+  }
+
   /** Forward a downstream request upstream, remembering it until its response returns. */
   async forward(request: JSONRPCRequest, call?: InFlight['call']): Promise<void> {
+    if (call) {
+      // the last moment a cancellation can stop a call: after this the upstream has it
+      const reason = this.cancelled(request.id);
+      this.calls.delete(request.id);
+      if (reason) {
+        await this.auditOrLog({
+          type: 'tool.cancelled',
+          actor: { type: 'agent', id: this.agent.id },
+          sessionId: this.sessionId,
+          requestId: call.approvalId ?? null,
+          payload: { tool: call.tool, reason },
+        });
+        return;
+      }
+    }
     const paged = (request.params as { cursor?: unknown } | undefined)?.cursor !== undefined;
     this.inflight.set(request.id, { method: request.method, progressToken: progressToken(request), paged, call });
     try {
@@ -183,10 +253,17 @@ export class GatewaySession {
         return internal.resolve(message);
       }
       const entry = this.inflight.get(id);
+      // an answer to nothing Airlock sent (e.g. to a call still held) must not reach the agent
+      if (!entry) return log.warn(`gateway: upstream ${this.upstreamName} answered an unknown request id; dropped`, { id: String(id) });
       this.inflight.delete(id);
-      if (entry?.method === 'initialize' && isResult(message)) this.initialized(message.result);
-      if (entry?.method === 'tools/list' && isResult(message)) message.result = this.filterToolList(message.result, entry.paged ?? false);
-      if (entry?.call) return this.relayCallResult(message, entry.call);
+      if (entry.cancelled) {
+        // the agent gave up on it: record what the upstream did, relay nothing
+        if (entry.call) await this.auditResult(message, entry.call, true).catch(() => {});
+        return;
+      }
+      if (entry.method === 'initialize' && isResult(message)) this.initialized(message.result);
+      if (entry.method === 'tools/list' && isResult(message)) message.result = this.filterToolList(message.result, entry.paged ?? false);
+      if (entry.call) return this.relayCallResult(message, entry.call);
       return this.reply(message);
     }
     if (isNotification(message)) {
@@ -210,27 +287,34 @@ export class GatewaySession {
     if (typeof version === 'string') this.upstream?.setProtocolVersion?.(version);
   }
 
+  /** Record what the upstream answered to a call (committed when this resolves). */
+  private async auditResult(message: JSONRPCMessage, call: NonNullable<InFlight['call']>, cancelled = false): Promise<void> {
+    if (!isResponse(message)) return;
+    const result = isResult(message) ? message.result : undefined;
+    await this.context.audit.record({
+      type: 'tool.result',
+      actor: { type: 'agent', id: this.agent.id },
+      sessionId: this.sessionId,
+      requestId: call.approvalId ?? null,
+      payload: {
+        sessionId: this.sessionId,
+        upstream: this.upstreamName,
+        tool: call.tool,
+        ok: result !== undefined,
+        isError: result?.isError === true,
+        // of the result as relayed; canonical JSON is kept for what approvals bind (arguments, definitions)
+        resultDigest: sha256(JSON.stringify(result ?? ('error' in message ? message.error : null))),
+        edited: call.edited ?? false,
+        ...(cancelled ? { cancelled: true } : {}),
+      },
+    });
+  }
+
   /** invariant 5: the result's audit row commits before the agent sees the result. */
   private async relayCallResult(message: JSONRPCMessage, call: NonNullable<InFlight['call']>): Promise<void> {
     if (!isResponse(message)) return;
-    const result = isResult(message) ? message.result : undefined;
     try {
-      await this.context.audit.record({
-        type: 'tool.result',
-        actor: { type: 'agent', id: this.agent.id },
-        sessionId: this.sessionId,
-        requestId: call.approvalId ?? null,
-        payload: {
-          sessionId: this.sessionId,
-          upstream: this.upstreamName,
-          tool: call.tool,
-          ok: result !== undefined,
-          isError: result?.isError === true,
-          // of the result as relayed; canonical JSON is kept for what approvals bind (arguments, definitions)
-          resultDigest: sha256(JSON.stringify(result ?? ('error' in message ? message.error : null))),
-          edited: call.edited ?? false,
-        },
-      });
+      await this.auditResult(message, call);
     } catch (error) {
       log.error('gateway: audit of a tool result failed; result withheld', { error: String(error) });
       return this.reply(
@@ -241,6 +325,7 @@ export class GatewaySession {
         ),
       );
     }
+    const result = isResult(message) ? message.result : undefined;
     if (call.edited && result && Array.isArray(result.content)) {
       // the agent must know it got the result of arguments a reviewer changed
       result.content = [
@@ -259,14 +344,18 @@ export class GatewaySession {
     // a single unpaginated page is the whole list: keep it as the upstream's snapshot
     if (!paged && result.nextCursor === undefined) this.context.recordTools(this.upstreamName, tools);
     const rules = this.context.rules();
-    const visible = tools.filter((tool: Tool) => evaluate(rules, this.upstreamName, tool).action !== 'deny');
+    // over-long names are refused on call (MCP asks for 1-128 characters), so they are not offered either
+    const visible = tools.filter(
+      (tool: Tool) =>
+        typeof tool?.name === 'string' && tool.name.length <= MAX_TOOL_NAME && evaluate(rules, this.upstreamName, tool).action !== 'deny',
+    );
     return visible.length === tools.length ? result : { ...result, tools: visible };
   }
 
   private requestWithToken(token: string | number | undefined): RequestId | undefined {
     if (token === undefined) return undefined;
     for (const [id, entry] of this.inflight) if (entry.progressToken === token) return id;
-    return this.held.size > 0 ? undefined : this.latestInFlight();
+    return this.calls.size > 0 ? undefined : this.latestInFlight();
   }
 
   private latestInFlight(): RequestId | undefined {
@@ -289,6 +378,8 @@ export class GatewaySession {
 
   /** Answer a downstream request. */
   async reply(message: JSONRPCMessage): Promise<void> {
+    // an answered tools/call is no longer cancellable
+    if (isResponse(message) && message.id !== undefined) this.calls.delete(message.id as RequestId);
     if (this.closed) return;
     await this.downstream.send(message).catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
   }
@@ -301,106 +392,105 @@ export class GatewaySession {
     if (typeof name !== 'string' || name === '') {
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, 'tools/call needs params.name, the tool to call'));
     }
+    if (name.length > MAX_TOOL_NAME) {
+      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `tool names are at most ${MAX_TOOL_NAME} characters`));
+    }
     const args = params?.arguments ?? {};
     const actor = { type: 'agent' as const, id: this.agent.id };
+    // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones
     const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest: digest(args) };
+    const refuse = async (type: string, payload: Record<string, unknown>, answer: JSONRPCMessage) => {
+      const recorded = await this.auditOrLog({ type, actor, sessionId: this.sessionId, payload: { ...base, ...payload } });
+      // invariant 5: no refusal is visible before its audit row; without one, a plain error (still not executed)
+      return this.reply(
+        recorded ? answer : refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed.'),
+      );
+    };
 
     let tool: Tool | undefined;
     try {
       tool = await this.tools.find(name);
     } catch (error) {
       // invariant 1: without the tool's definition there is no verdict, so no call
-      await this.auditOrLog({
-        type: 'tool.refused',
-        actor,
-        sessionId: this.sessionId,
-        payload: { ...base, reason: 'tool list unavailable' },
-      });
-      return this.reply(
+      return refuse(
+        'tool.refused',
+        { reason: 'tool list unavailable' },
         refusal(
           request.id,
           `Airlock could not read the tool list of ${this.upstreamName} (${(error as Error).message}); the call was not executed.`,
         ),
       );
     }
-    if (!tool) {
-      await this.auditOrLog({ type: 'tool.unknown', actor, sessionId: this.sessionId, payload: base });
-      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `Unknown tool: ${name}`));
-    }
+    if (!tool) return refuse('tool.unknown', {}, errorResponse(request.id, ErrorCode.InvalidParams, `Unknown tool: ${name}`));
 
     const verdict = evaluate(this.context.rules(), this.upstreamName, tool);
     if (verdict.action === 'deny') {
-      await this.auditOrLog({
-        type: 'tool.denied',
-        actor,
-        sessionId: this.sessionId,
-        payload: { ...base, rule: verdict.ruleId, reason: verdict.reason },
-      });
-      return this.reply(
+      return refuse(
+        'tool.denied',
+        { rule: verdict.ruleId, reason: verdict.reason },
         refusal(request.id, `Denied by policy (rule ${verdict.ruleId}): ${verdict.reason}. Do not retry this call.`, {
           status: 'denied',
           rule: verdict.ruleId,
         }),
       );
     }
-    if (verdict.action === 'allow') {
+    const allow = async (extra: Record<string, unknown>) => {
       try {
         await this.context.audit.record({
           type: 'tool.allowed',
           actor,
           sessionId: this.sessionId,
-          payload: { ...base, arguments: args, rule: verdict.ruleId },
+          payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
         });
       } catch (error) {
-        log.error('gateway: audit unavailable; allowed call refused', { error: String(error) });
+        log.error('gateway: audit unavailable; call refused', { error: String(error) });
         return this.reply(
           refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'),
         );
       }
       return this.forward(request, { tool: name });
-    }
-    // a reviewer's session grant lets matching calls through without a new hold
-    let grantId: string | null = null;
+    };
+    if (verdict.action === 'allow') return allow({});
+
+    const grantId = await this.liveGrant(name, verdict);
+    if (grantId) return allow({ grantId });
+    return holdCall(this, request, tool, verdict);
+  }
+
+  /**
+   * A reviewer's session grant that still covers this call: the current rule must still
+   * offer grants on single-approval requests, and the tool's definition, re-read now, must
+   * be the one the reviewer saw. Any doubt holds the call instead.
+   */
+  private async liveGrant(name: string, verdict: Verdict): Promise<string | null> {
+    if (verdict.maxGrantMinutes <= 0 || verdict.quorum !== 1) return null;
     try {
+      await this.tools.refresh();
+      const current = await this.tools.find(name);
+      if (!current) return null;
       const grant = await findGrant(this.context.database.orm, {
         agentId: this.agent.id,
         sessionId: this.sessionId ?? '',
         upstream: this.upstreamName,
         tool: name,
-        toolDefinitionHash: digest(tool),
+        toolDefinitionHash: digest(current),
       });
-      grantId = grant?.id ?? null;
+      return grant?.id ?? null;
     } catch (error) {
-      log.warn('gateway: grant lookup failed; holding the call', { error: String(error) });
+      log.warn('gateway: grant check failed; holding the call', { error: String(error) });
+      return null;
     }
-    if (grantId) {
-      try {
-        await this.context.audit.record({
-          type: 'tool.allowed',
-          actor,
-          sessionId: this.sessionId,
-          requestId: null,
-          payload: { ...base, arguments: args, rule: verdict.ruleId, grantId },
-        });
-      } catch (error) {
-        log.error('gateway: audit unavailable; granted call refused', { error: String(error) });
-        return this.reply(
-          refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'),
-        );
-      }
-      return this.forward(request, { tool: name });
-    }
-    return holdCall(this, request, tool, verdict);
   }
 
-  /** Register a held call so a downstream cancellation or a closed session can end it. */
-  trackHold(id: RequestId, cancel: (reason: string) => void): () => void {
-    this.held.set(id, cancel);
-    return () => this.held.delete(id);
-  }
-
-  private async auditOrLog(input: AuditInput): Promise<void> {
-    await this.context.audit.record(input).catch((error) => log.error('gateway: audit failed', { type: input.type, error: String(error) }));
+  /** Record an event; false (and logged) when it could not be committed. */
+  private async auditOrLog(input: AuditInput): Promise<boolean> {
+    try {
+      await this.context.audit.record(input);
+      return true;
+    } catch (error) {
+      log.error('gateway: audit failed', { type: input.type, error: String(error) });
+      return false;
+    }
   }
 
   /** A request of Airlock's own to the upstream (e.g. tools/list), answered outside the relay. */
@@ -427,8 +517,14 @@ export class GatewaySession {
     this.inflight.clear();
     await Promise.allSettled(unanswered.map((id) => this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason))));
     if (this.closed) return;
+    // calls not yet forwarded end unrun; their agent is told why while its streams are still open
+    const pending = [...this.calls.entries()];
+    for (const [, call] of pending) this.cancelCall(call, reason);
+    await Promise.allSettled(
+      pending.map(([id]) => this.reply(refusal(id, `The call was not executed: ${reason}.`, { status: 'cancelled' }))),
+    );
+    if (this.closed) return;
     this.closed = true;
-    for (const cancel of [...this.held.values()]) cancel(reason);
     for (const { timer } of this.internal.values()) clearTimeout(timer);
     this.internal.clear();
     this.options.onClosed(this);
