@@ -1,11 +1,12 @@
-import { and, count, eq } from 'drizzle-orm';
+import { and, count, eq, inArray, or } from 'drizzle-orm';
 import type { Database } from '../../db/client';
-import { agents, approvalRequests, approvalVotes, users } from '../../db/schema';
+import { agents, approvalRequests, approvalVotes, type Role, users } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
 import { notifyChange } from './lifecycle';
+import { maskArguments } from './masking';
 import { checkArguments } from './schema-check';
 import type { ApprovalRequest, DecisionInput, Reviewer, RuleSnapshot } from './types';
 
@@ -76,10 +77,20 @@ export async function decide(database: Database, options: DecideOptions): Promis
       payload: { decision, reason: reason ?? null, role: reviewer.role, edited: isEdit, grantMinutes: grantMinutes ?? null },
     };
 
+    // invariant 4: quorum counts distinct people who may still decide now (an approver since
+    // disabled or demoted no longer counts); roles are read here, not from the votes
     const [{ approvals }] = await tx
       .select({ approvals: count() })
       .from(approvalVotes)
-      .where(and(eq(approvalVotes.requestId, requestId), eq(approvalVotes.decision, 'approve')));
+      .innerJoin(users, eq(users.id, approvalVotes.userId))
+      .where(
+        and(
+          eq(approvalVotes.requestId, requestId),
+          eq(approvalVotes.decision, 'approve'),
+          eq(users.disabled, false),
+          or(eq(users.role, 'admin'), inArray(users.role, request.approverRoles as Role[])),
+        ),
+      );
 
     const status = decision === 'deny' ? 'denied' : approvals >= request.requiredApprovals ? 'approved' : null;
     if (!status) {
@@ -116,7 +127,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
           originalArgumentsDigest: request.argumentsDigest,
           argumentsDigest: updated.approvedArgumentsDigest,
           edited: isEdit,
-          ...(isEdit ? { editedArguments: edited } : {}),
+          ...(isEdit ? { editedArguments: maskArguments(edited).masked } : {}),
         },
       },
     ]);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/client';
-import { approvalRequests, users } from '../../db/schema';
+import { agents, approvalRequests, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
@@ -102,6 +102,28 @@ export async function closeRequest(
   });
 }
 
+/**
+ * Cancel every pending request of an agent (revoked, or its owner disabled), each audited,
+ * inside the caller's transaction. Its held calls then end without running.
+ */
+export async function cancelAgentRequests(
+  tx: Executor,
+  { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor },
+): Promise<string[]> {
+  const cancelled = await tx
+    .update(approvalRequests)
+    .set({ status: 'cancelled', reason, decidedAt: new Date() })
+    .where(and(eq(approvalRequests.agentId, agentId), eq(approvalRequests.status, 'pending')))
+    .returning({ id: approvalRequests.id });
+  if (cancelled.length === 0) return [];
+  await appendAudit(
+    tx,
+    cancelled.map(({ id }) => ({ type: 'approval.cancelled', actor, requestId: id, payload: { reason } })),
+  );
+  for (const { id } of cancelled) await notifyChange(tx, id, 'cancelled');
+  return cancelled.map(({ id }) => id);
+}
+
 /** Expire every pending request past its deadline (any process may sweep; the update is conditional). */
 export async function expireOverdue(database: Database): Promise<string[]> {
   const overdue = await database.orm
@@ -126,10 +148,19 @@ export async function claimExecution(
   { id, argumentsDigest, agentId }: { id: string; argumentsDigest: string; agentId: string },
 ): Promise<boolean> {
   return database.orm.transaction(async (tx) => {
+    // a revoked agent, or one whose owner was disabled meanwhile, runs nothing more
     const claimed = await tx
       .update(approvalRequests)
       .set({ executedAt: new Date() })
-      .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'approved'), isNull(approvalRequests.executedAt)))
+      .where(
+        and(
+          eq(approvalRequests.id, id),
+          eq(approvalRequests.status, 'approved'),
+          isNull(approvalRequests.executedAt),
+          sql`exists (select 1 from ${agents} join ${users} on ${users.id} = ${agents.ownerId}
+                      where ${agents.id} = ${approvalRequests.agentId} and ${agents.revokedAt} is null and not ${users.disabled})`,
+        ),
+      )
       .returning({ id: approvalRequests.id });
     if (claimed.length === 0) return false;
     await appendAudit(tx, { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { argumentsDigest } });

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { agents, users } from '../../db/schema';
+import { agents, grants, users } from '../../db/schema';
+import { cancelAgentRequests } from '../approvals/lifecycle';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
 import { hashToken, newToken } from '../lib/digest';
@@ -84,7 +85,13 @@ export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOp
       actor: input.actor ?? { type: 'system' },
       payload: { agentId: row.id, name: row.name },
     });
-    // gateways cache agent identities for a few seconds: tell every process to forget this one now
+    // its held calls end now, its grants with them
+    await cancelAgentRequests(tx, { agentId: row.id, reason: 'the agent was revoked', actor: input.actor ?? { type: 'system' } });
+    await tx
+      .update(grants)
+      .set({ revokedAt: new Date() })
+      .where(and(eq(grants.agentId, row.id), isNull(grants.revokedAt)));
+    // gateways cache agent identities for a few seconds and keep sessions open: tell every process
     await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${row.id})`);
     return agent;
   });

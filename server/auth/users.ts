@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
-import { type Role, users } from '../../db/schema';
+import { agents, type Role, users } from '../../db/schema';
+import { cancelAgentRequests } from '../approvals/lifecycle';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
+import { AGENTS_CHANNEL } from './agents';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords';
 import { parseInput, type UserRef, ZActor, ZDisplayName, ZEmail, ZPassword, ZRole } from './validation';
@@ -132,6 +134,17 @@ export async function setUserDisabled(db: DatabaseOrExecutor, options: SetUserDi
       actor: input.actor ?? SYSTEM,
       payload: { userId: row.id, email: row.email },
     });
+    if (input.disabled) {
+      // an agent answers to its owner: the owner's agents stop with them (sessions closed, held calls cancelled)
+      const owned = await tx
+        .select({ id: agents.id })
+        .from(agents)
+        .where(and(eq(agents.ownerId, row.id), isNull(agents.revokedAt)));
+      for (const agent of owned) {
+        await cancelAgentRequests(tx, { agentId: agent.id, reason: "the agent's owner was disabled", actor: input.actor ?? SYSTEM });
+        await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${agent.id})`);
+      }
+    }
     return user;
   });
 }

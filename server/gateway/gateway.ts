@@ -75,7 +75,12 @@ export class Gateway {
 
   async start(): Promise<void> {
     await this.context.holds.start();
-    this.unlistenAgents = await this.context.database.listen(AGENTS_CHANNEL, (agentId) => this.agents.forget(agentId));
+    // a revoked agent (or one whose owner was disabled) is forgotten and its sessions closed, in every process
+    this.unlistenAgents = await this.context.database.listen(AGENTS_CHANNEL, (agentId) => {
+      this.agents.forget(agentId);
+      for (const session of this.sessions.values())
+        if (session.agent.id === agentId) void session.close('the agent was revoked or its owner disabled');
+    });
     if (this.context.database.kind === 'pglite') await this.cancelOrphans();
     this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
     this.sweepTimer.unref();
@@ -158,9 +163,16 @@ export class Gateway {
     const rebinding = this.checkHostAndOrigin(req);
     if (rebinding) return sendJsonRpcError(res, 403, -32000, rebinding);
 
-    const upstreamName = decodeURIComponent(match[1]);
-    const upstreamConfig = this.context.upstreams()[upstreamName];
-    if (!upstreamConfig) return sendJsonRpcError(res, 404, -32001, `unknown upstream "${upstreamName}"`);
+    let upstreamName: string;
+    try {
+      upstreamName = decodeURIComponent(match[1]);
+    } catch {
+      return sendJsonRpcError(res, 400, -32600, 'the upstream name in the path is not valid URL encoding');
+    }
+    // own keys only: `constructor` or `toString` are not upstreams
+    const upstreams = this.context.upstreams();
+    const upstreamConfig = Object.hasOwn(upstreams, upstreamName) ? upstreams[upstreamName] : undefined;
+    if (!upstreamConfig) return sendJsonRpcError(res, 404, -32001, `unknown upstream "${upstreamName.slice(0, 100)}"`);
 
     // authenticate before anything reaches the upstream
     const token = bearer(req.headers.authorization);
@@ -317,13 +329,19 @@ class AgentCache {
   }
 
   private async load(key: string, token: string | undefined): Promise<Agent> {
+    const started = this.generation;
     const agent = await authenticateAgent(this.database, { token });
+    // a revocation heard while this lookup ran may postdate what it read: use it once, cache nothing
+    if (this.generation !== started) return agent;
     if (this.entries.size >= AgentCache.MAX) this.entries.clear();
     this.entries.set(key, { agent, until: Date.now() + AgentCache.TTL_MS });
     return agent;
   }
 
+  private generation = 0;
+
   forget(agentId: string): void {
+    this.generation += 1;
     for (const [key, entry] of this.entries) if (entry.agent.id === agentId) this.entries.delete(key);
   }
 }
