@@ -1,16 +1,27 @@
-import picomatch from 'picomatch';
 import type { Rule, ToolFacts, Verdict } from './types';
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
-const matchers = new Map<string, (input: string) => boolean>();
+const matchers = new Map<string, RegExp>();
+
+/**
+ * Rule globs: `*` is any run of characters (slashes included: tool names come from
+ * untrusted servers, and `repos/delete` must not slip past `*` or `delete*`), `?` one
+ * character, everything else literal, anchored at both ends.
+ */
+export function globToRegExp(pattern: string): RegExp {
+  let regexp = matchers.get(pattern);
+  if (!regexp) {
+    const body = [...pattern]
+      .map((c) => (c === '*' ? '[\\s\\S]*' : c === '?' ? '[\\s\\S]' : c.replace(/[\\^$.|+(){}[\]]/g, '\\$&')))
+      .join('');
+    regexp = new RegExp(`^${body}$`, 'u');
+    matchers.set(pattern, regexp);
+  }
+  return regexp;
+}
 
 function glob(pattern: string, value: string): boolean {
-  let matcher = matchers.get(pattern);
-  if (!matcher) {
-    matcher = picomatch(pattern, { dot: true, nocase: false });
-    matchers.set(pattern, matcher);
-  }
-  return matcher(value);
+  return globToRegExp(pattern).test(value);
 }
 
 function matches(rule: Rule, upstream: string, tool: ToolFacts): boolean {

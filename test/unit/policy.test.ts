@@ -59,6 +59,17 @@ describe('policy evaluation: ordered rules, first match wins', () => {
     });
   });
 
+  it('a slash in an untrusted tool name does not slip past * or prefix globs', () => {
+    const strict = rules([
+      { id: 'no-deletes', tool: 'delete*', action: 'deny' },
+      { id: 'gh-all', upstream: 'github', tool: '*', action: 'require_approval' },
+    ]);
+    expect(evaluate(strict, 'github', tool('repos/delete', { readOnlyHint: true })).ruleId).toBe('gh-all');
+    expect(evaluate(strict, 'other', tool('delete/all', { readOnlyHint: true })).ruleId).toBe('no-deletes');
+    expect(evaluate(strict, 'other', tool('a.b', { readOnlyHint: true })).ruleId).toBe('default:read-only');
+    expect(evaluate(rules([{ id: 'dot', tool: 'a.b', action: 'deny' }]), 'x', tool('axb')).action).toBe('require_approval');
+  });
+
   it('glob matching is exact on names, not substrings', () => {
     const only = rules([{ id: 'send', tool: 'send', action: 'deny' }]);
     expect(evaluate(only, 'u', tool('send')).action).toBe('deny');
