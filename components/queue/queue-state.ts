@@ -22,7 +22,7 @@ export function matches(item: QueueItem, f: QueueFilters): boolean {
   if (f.risk && item.riskLevel !== f.risk) return false;
   if (f.q) {
     const q = f.q.toLowerCase();
-    if (![item.tool, item.upstream, item.agent.name, item.argumentsPreview].some((s) => s.toLowerCase().includes(q))) return false;
+    if (![item.tool, item.upstream, item.agent.name].some((s) => s.toLowerCase().includes(q))) return false;
   }
   return true;
 }

@@ -39,7 +39,10 @@ export const ZQueueQuery = z
     risk: z.enum(['high', 'medium', 'low']).optional(),
     /** Who decided (email), for history. */
     reviewer: z.string().max(320).optional(),
-    /** Free text over tool, upstream, agent, reason and arguments. */
+    /**
+     * Free text over tool, upstream, agent and reason. Not over arguments: a search that
+     * matches inside a masked secret would reveal it a character at a time.
+     */
     q: z.string().trim().max(200).optional(),
     sort: z.enum(['age', 'time-left', 'newest']).default('age'),
     limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -99,7 +102,6 @@ function filters(query: z.output<typeof ZQueueQuery>): SQL | undefined {
           ilike(approvalRequests.upstream, like),
           ilike(agents.name, like),
           ilike(approvalRequests.reason, like),
-          ilike(approvalRequests.arguments, like),
         )
       : undefined,
   );

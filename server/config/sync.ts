@@ -6,10 +6,36 @@ import { digest } from '../lib/digest';
 import type { Rule } from '../policy/types';
 import type { UpstreamConfig } from './schema';
 
-/** Env and header values often hold credentials: the database keeps their names only. */
+const SECRET_FLAG = /(token|secret|password|passwd|api[-_]?key|auth|credential)/i;
+const MASK = '***';
+
+/**
+ * An upstream declaration as the database, the audit log and the console keep it: env and
+ * header values, a URL's password and query values, and command-line arguments that look
+ * like secrets (`--token x`, `--api-key=x`, `PASSWORD=x`) masked.
+ */
 export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
-  const mask = (values: Record<string, string>) => Object.fromEntries(Object.keys(values).map((key) => [key, '***']));
-  return config.transport === 'stdio' ? { ...config, env: mask(config.env) } : { ...config, headers: mask(config.headers) };
+  const mask = (values: Record<string, string>) => Object.fromEntries(Object.keys(values).map((key) => [key, MASK]));
+  const redacted: UpstreamConfig =
+    config.transport === 'stdio' ? { ...config, env: mask(config.env) } : { ...config, headers: mask(config.headers) };
+  if (redacted.transport === 'http') {
+    try {
+      const url = new URL(redacted.url);
+      if (url.password) url.password = MASK;
+      for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, MASK);
+      return { ...redacted, url: url.toString() };
+    } catch {
+      return { ...redacted, url: MASK };
+    }
+  }
+  const args = redacted.args.map((arg, index) => {
+    const eq = arg.indexOf('=');
+    if (eq > 0 && SECRET_FLAG.test(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${MASK}`;
+    const previous = redacted.args[index - 1];
+    if (index > 0 && previous.startsWith('-') && !previous.includes('=') && SECRET_FLAG.test(previous) && !arg.startsWith('-')) return MASK;
+    return arg;
+  });
+  return { ...redacted, args };
 }
 
 /**

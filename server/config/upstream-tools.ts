@@ -45,34 +45,8 @@ function snapshotTools(snapshot: unknown): z.infer<typeof ZToolSnapshot>[] | nul
   });
 }
 
-const SECRET_FLAG = /(token|secret|password|passwd|api[-_]?key|auth|credential)/i;
-const MASK = '***';
-
-/**
- * redactUpstream masks env and header values; this also masks a URL's password and query
- * values and command-line arguments that look like secrets (`--token x`, `--api-key=x`, `PASSWORD=x`).
- */
-export function redactForDisplay(config: UpstreamConfig): UpstreamConfig {
-  const redacted = redactUpstream(config);
-  if (redacted.transport === 'http') {
-    try {
-      const url = new URL(redacted.url);
-      if (url.password) url.password = MASK;
-      for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, MASK);
-      return { ...redacted, url: url.toString() };
-    } catch {
-      return { ...redacted, url: MASK };
-    }
-  }
-  const args = redacted.args.map((arg, index) => {
-    const eq = arg.indexOf('=');
-    if (eq > 0 && SECRET_FLAG.test(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${MASK}`;
-    const previous = redacted.args[index - 1];
-    if (index > 0 && previous.startsWith('-') && !previous.includes('=') && SECRET_FLAG.test(previous) && !arg.startsWith('-')) return MASK;
-    return arg;
-  });
-  return { ...redacted, args };
-}
+/** Display and storage use one redaction (server/config/sync.ts). */
+export const redactForDisplay = redactUpstream;
 
 export type ListUpstreamToolsOptions = { config: Pick<Config, 'upstreams' | 'rules'> };
 

@@ -45,7 +45,7 @@ export default async function HistoryPage({ searchParams }: Props) {
         <form className="filters" method="get">
           <span className="filter">
             <label htmlFor="h-q">Search</label>
-            <input id="h-q" name="q" type="search" defaultValue={query.q ?? ''} placeholder="tool, agent, reason, arguments" />
+            <input id="h-q" name="q" type="search" defaultValue={query.q ?? ''} placeholder="tool, upstream, agent, reason" />
           </span>
           <span className="filter">
             <label htmlFor="h-status">Outcome</label>
