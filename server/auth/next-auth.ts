@@ -81,7 +81,19 @@ function readOrCreateSecret(file: string): string {
 /** Claims Airlock reads from an OIDC ID token. */
 export type OidcProfile = { sub: string; email?: string; email_verified?: boolean; name?: string; preferred_username?: string };
 
-export type OidcSignInOptions = { issuer: string; subject: string; email?: string | null; emailVerified?: boolean; client?: SignInClient };
+export type OidcSignInOptions = {
+  issuer: string;
+  subject: string;
+  email?: string | null;
+  emailVerified?: boolean;
+  /**
+   * Accept an ID token without an `email_verified` claim (some providers never send one).
+   * Off by default: matching an unverified email to an account lets whoever controls that
+   * address at the provider sign in as its owner.
+   */
+  trustUnverifiedEmail?: boolean;
+  client?: SignInClient;
+};
 
 /**
  * Whether an OIDC identity may sign in: only as an existing, enabled user with the same
@@ -90,16 +102,9 @@ export type OidcSignInOptions = { issuer: string; subject: string; email?: strin
  */
 export async function authorizeOidcSignIn(db: DatabaseOrExecutor, options: OidcSignInOptions): Promise<User | null> {
   const email = (options.email ?? '').trim().toLowerCase().slice(0, 320);
-  const user = email && options.emailVerified !== false ? await findUserByEmail(db, { email }) : null;
-  const reason = !email
-    ? 'no_email'
-    : options.emailVerified === false
-      ? 'email_not_verified'
-      : !user
-        ? 'unknown_email'
-        : user.disabled
-          ? 'disabled'
-          : null;
+  const verified = options.emailVerified === true || (options.emailVerified === undefined && options.trustUnverifiedEmail === true);
+  const user = email && verified ? await findUserByEmail(db, { email }) : null;
+  const reason = !email ? 'no_email' : !verified ? 'email_not_verified' : !user ? 'unknown_email' : user.disabled ? 'disabled' : null;
   const payload = {
     email,
     method: 'oidc',
@@ -209,6 +214,7 @@ export function authOptions(getDb: () => Database, config: AuthOptionsConfig = {
           subject: String(claims?.sub ?? ''),
           email: claims?.email,
           emailVerified: claims?.email_verified,
+          trustUnverifiedEmail: env.AIRLOCK_OIDC_TRUST_UNVERIFIED_EMAIL === '1',
         });
         return user !== null;
       },

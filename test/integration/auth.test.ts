@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Profile } from 'next-auth';
 import { encode } from 'next-auth/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query, sql } from '../../db/client';
@@ -437,9 +438,21 @@ describe.each(backends())('auth on %s', (backend) => {
       await createUser(t.database, { email, role: 'approver' });
       const signIn = withOidc.callbacks?.signIn;
       const account = { provider: 'oidc', type: 'oauth' as const, providerAccountId: 'sub-1' };
-      expect(await signIn?.({ user: { id: 'sub-1' }, account, profile: { sub: 'sub-1', email: email.toUpperCase() } })).toBe(true);
+      // an email the provider does not vouch for is not matched to an account
+      expect(await signIn?.({ user: { id: 'sub-1' }, account, profile: { sub: 'sub-1', email } })).toBe(false);
+      expect(await lastEvent('auth.sign_in_failed')).toMatchObject({ payload: { email, reason: 'email_not_verified' } });
+      const profile = { sub: 'sub-1', email: email.toUpperCase(), email_verified: true } as Profile;
+      expect(await signIn?.({ user: { id: 'sub-1' }, account, profile })).toBe(true);
       expect(await lastEvent('auth.sign_in')).toMatchObject({ payload: { email, method: 'oidc' } });
-      expect(await signIn?.({ user: { id: 'sub-2' }, account, profile: { sub: 'sub-2', email: 'stranger@example.com' } })).toBe(false);
+      const trusting = authOptions(() => t.database, { env: { ...env, AIRLOCK_OIDC_TRUST_UNVERIFIED_EMAIL: '1' }, secret: SECRET });
+      expect(await trusting.callbacks?.signIn?.({ user: { id: 'sub-1' }, account, profile: { sub: 'sub-1', email } })).toBe(true);
+      expect(
+        await signIn?.({
+          user: { id: 'sub-2' },
+          account,
+          profile: { sub: 'sub-2', email: 'stranger@example.com', email_verified: true } as Profile,
+        }),
+      ).toBe(false);
       expect(await lastEvent('auth.sign_in_failed')).toMatchObject({ payload: { email: 'stranger@example.com', reason: 'unknown_email' } });
     });
 
