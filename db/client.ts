@@ -47,6 +47,12 @@ export type OpenOptions = {
   dataDir?: string;
   /** Run committed migrations before returning (default true). */
   migrate?: boolean;
+  /**
+   * PostgreSQL URL of the role that owns the schema, for migrations only. With it, `url` can
+   * be a role that may not alter tables, so nothing Airlock runs can disable the audit
+   * table's triggers (see README, "Least privilege on PostgreSQL").
+   */
+  migrationUrl?: string;
   /** Connection pool size for PostgreSQL. */
   max?: number;
 };
@@ -93,7 +99,7 @@ function lockDataDir(dir: string): () => void {
 /** Open the configured database (PostgreSQL when `url` is set, PGlite otherwise) and migrate it. */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
   const database = options.url ? await openPostgres(options.url, options.max) : await openPglite(options.dataDir);
-  if (options.migrate !== false) await migrateDatabase(database, options.url);
+  if (options.migrate !== false) await migrateDatabase(database, options.url ? (options.migrationUrl ?? options.url) : undefined);
   return database;
 }
 

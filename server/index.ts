@@ -20,6 +20,8 @@ export type StartOptions = {
   /** An open database (tests); otherwise DATABASE_URL or the embedded PGlite in dataDir. */
   database?: Database;
   databaseUrl?: string;
+  /** The schema owner's PostgreSQL URL, for migrations (AIRLOCK_MIGRATION_DATABASE_URL). */
+  migrationUrl?: string;
   dataDir?: string;
   port?: number;
   host?: string;
@@ -56,6 +58,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     options.database ??
     (await openDatabase({
       url: options.databaseUrl ?? process.env.DATABASE_URL,
+      migrationUrl: options.migrationUrl ?? process.env.AIRLOCK_MIGRATION_DATABASE_URL,
       dataDir: options.dataDir ?? process.env.AIRLOCK_DATA_DIR,
     }));
   const instanceId = randomUUID();

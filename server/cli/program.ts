@@ -34,7 +34,11 @@ function describe(error: unknown): string {
 async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   let db: Database;
   try {
-    db = await openDatabase({ url: process.env.DATABASE_URL || undefined, dataDir: process.env.AIRLOCK_DATA_DIR || undefined });
+    db = await openDatabase({
+      url: process.env.DATABASE_URL || undefined,
+      migrationUrl: process.env.AIRLOCK_MIGRATION_DATABASE_URL || undefined,
+      dataDir: process.env.AIRLOCK_DATA_DIR || undefined,
+    });
   } catch (error) {
     if (error instanceof DataDirLockedError)
       throw new CliError(
