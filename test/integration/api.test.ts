@@ -157,6 +157,29 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect([401, 403]).toContain(response.status);
   });
 
+  it('masks secrets in the arguments it returns, listing where they are', async () => {
+    const client = await h.connect(token);
+    const secret = `ghp_${'a1B2c3D4e5'.repeat(4)}`;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 700, api_key: secret } });
+    const item = await eventually(async () => {
+      const { items } = (await (await api('/api/approvals?status=pending', approver)).json()) as { items: Item[] };
+      return items.find((i) => (i.arguments as { amount: number }).amount === 700);
+    });
+    const detail = await (await api(`/api/approvals/${item.id}`, approver)).text();
+    for (const body of [JSON.stringify(item), detail]) expect(body).not.toContain(secret);
+    expect(JSON.parse(detail).secrets).toEqual([expect.objectContaining({ path: ['api_key'] })]);
+    const revealed = await api(`/api/approvals/${item.id}/reveal`, approver, {
+      method: 'POST',
+      body: JSON.stringify({ path: ['api_key'] }),
+    });
+    expect((await revealed.json()).value).toBe(secret);
+    // the queue's text search does not look inside arguments (it would reveal a secret a character at a time)
+    const search = await (await api(`/api/queue?q=${secret.slice(0, 8)}`, approver)).json();
+    expect(search.total).toBe(0);
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
   it('serves the audit log and its verification to auditors only', async () => {
     const verify = await api('/api/audit/verify', auditor);
     expect(await verify.json()).toMatchObject({ ok: true });

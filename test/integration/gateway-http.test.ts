@@ -67,10 +67,14 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     expect(h.executions()).toEqual([]);
   });
 
-  it('answers an unknown upstream with 404', async () => {
+  it('answers an unknown upstream with 404, including names of object properties', async () => {
     const response = await post(initialize, token, {}, 'nope');
     expect(response.status).toBe(404);
     expect((await response.json()).error.message).toContain('unknown upstream');
+    const owner = await h.person('approver');
+    const any = await h.agent(owner.email, 'prototype-prober');
+    for (const name of ['constructor', 'toString', '__proto__']) expect((await post(initialize, any, {}, name)).status).toBe(404);
+    expect((await post(initialize, any, {}, '%E0%A4%A')).status).toBe(400);
   });
 
   it('answers malformed JSON with a JSON-RPC parse error', async () => {

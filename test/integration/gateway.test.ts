@@ -6,6 +6,8 @@ import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import type { ApprovalRequest } from '../../server/approvals/types';
 import { verifyAudit } from '../../server/audit/verify';
+import { revokeAgent } from '../../server/auth/agents';
+import { setUserRole } from '../../server/auth/users';
 import { digest } from '../../server/lib/digest';
 import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
@@ -171,6 +173,68 @@ describe.each(backends())('gateway on %s', (backend) => {
     });
   });
 
+  it('a cancellation sent with the call, before the hold is recorded, still ends it unrun', async () => {
+    const before = payCalls().length;
+    // raw HTTP: the call and its cancellation in one POST, faster than any hold can be recorded
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` };
+    const init = await fetch(`${h.url}/mcp/fixture`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+      }),
+    });
+    const sessionId = init.headers.get('mcp-session-id') ?? '';
+    await init.text();
+    const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' };
+    await fetch(`${h.url}/mcp/fixture`, {
+      method: 'POST',
+      headers: session,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
+    const controller = new AbortController();
+    void fetch(`${h.url}/mcp/fixture`, {
+      method: 'POST',
+      headers: session,
+      signal: controller.signal,
+      body: JSON.stringify([
+        { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'pay', arguments: { to: 'raced', amount: 1 } } },
+        { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'changed my mind' } },
+      ]),
+    }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 800));
+    const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId));
+    for (const row of rows) {
+      expect(row.status).toBe('cancelled');
+      await expect(decide(h.t.database, { requestId: row.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+        code: 'conflict',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(payCalls()).toHaveLength(before);
+    controller.abort();
+  });
+
+  it('revoking an agent cancels its held calls and closes its sessions; nothing it held runs', async () => {
+    const agentToken = await h.agent(owner.email, 'to-be-revoked');
+    const client = await h.connect(agentToken);
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'revoked', amount: 2 } }).catch((error: Error) => error);
+    const request = await pendingRequest('pay');
+    await revokeAgent(h.t.database, { name: 'to-be-revoked' });
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('cancelled');
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await call;
+    expect(payCalls()).toHaveLength(before);
+    await expect(client.callTool({ name: 'lookup', arguments: { key: 'after' } })).rejects.toThrow();
+  });
+
   it('refuses an approval whose arguments do not match what was held', async () => {
     const client = await h.connect(token);
     const before = payCalls().length;
@@ -283,5 +347,30 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     const final = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[1].id }, decision: 'approve' });
     expect(final).toMatchObject({ final: true, approvals: 2 });
     expect(text(await call)).toBe('paid 500 to acme');
+  });
+
+  it('an approval by someone since disabled or demoted does not count toward the quorum', async () => {
+    const leaving = await h.person('approver');
+    const staying = await h.person('approver');
+    const client = await h.connect(token);
+    let settled = false;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 501 } }).finally(() => {
+      settled = true;
+    });
+    const request = await eventually(async () => {
+      const [row] = await h.t.database.orm
+        .select()
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.tool, 'pay'), eq(approvalRequests.status, 'pending')));
+      return row;
+    });
+    await decide(h.t.database, { requestId: request.id, user: { id: leaving.id }, decision: 'approve' });
+    await setUserRole(h.t.database, { email: leaving.email, role: 'auditor' });
+    const second = await decide(h.t.database, { requestId: request.id, user: { id: staying.id }, decision: 'approve' });
+    expect(second).toMatchObject({ final: false, approvals: 1 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' });
+    expect(text(await call)).toBe('paid 501 to acme');
   });
 });
