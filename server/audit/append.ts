@@ -101,7 +101,10 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
   const list = Array.isArray(inputs) ? inputs : [inputs];
   if (list.length === 0) return [];
   const { prepared, json } = prepare(list);
-  return assemble(prepared, await query<AppendRow>(tx, sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${json}::jsonb)`));
+  return assemble(
+    prepared,
+    await query<AppendRow>(tx, sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${json}::jsonb)`),
+  );
 }
 
 /**
