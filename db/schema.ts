@@ -23,6 +23,8 @@ export const users = pgTable('users', {
   role: text('role', { enum: roles }).notNull(),
   passwordHash: text('password_hash'),
   disabled: boolean('disabled').notNull().default(false),
+  /** Console sessions issued before this time are refused (set by a password reset). */
+  sessionsValidAfter: timestamp('sessions_valid_after', { withTimezone: true, mode: 'date' }),
   createdAt: createdAt(),
 });
 

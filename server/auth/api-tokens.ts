@@ -110,6 +110,7 @@ export async function authenticateApiToken(db: DatabaseOrExecutor, token: string
       name: users.name,
       role: users.role,
       disabled: users.disabled,
+      sessionsValidAfter: users.sessionsValidAfter,
       createdAt: users.createdAt,
     })
     .from(apiTokens)

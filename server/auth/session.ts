@@ -66,6 +66,11 @@ export async function authenticateRequest(db: DatabaseOrExecutor, request: Reque
   if (!userId) throw new AirlockError('unauthorized', 'your session has expired; sign in again');
   const user = await findUserById(db, { userId });
   if (!user || user.disabled) throw new AirlockError('unauthorized', 'this account is disabled or no longer exists');
+  // a session from before a password reset is over
+  const issued = typeof token?.iat === 'number' ? token.iat : 0;
+  if (user.sessionsValidAfter && issued < Math.floor(user.sessionsValidAfter.getTime() / 1000)) {
+    throw new AirlockError('unauthorized', 'your password was reset; sign in again');
+  }
   return toSessionUser(user);
 }
 

@@ -22,6 +22,7 @@ const userColumns = {
   name: users.name,
   role: users.role,
   disabled: users.disabled,
+  sessionsValidAfter: users.sessionsValidAfter,
   createdAt: users.createdAt,
 };
 
@@ -158,7 +159,12 @@ export async function resetPassword(db: DatabaseOrExecutor, options: ResetPasswo
   const passwordHash = await hashPassword(input.password);
   return inTransaction(db, async (tx) => {
     const row = await lockUser(tx, input);
-    const [user] = await tx.update(users).set({ passwordHash }).where(eq(users.id, row.id)).returning(userColumns);
+    // a new password ends the sessions signed in with the old one
+    const [user] = await tx
+      .update(users)
+      .set({ passwordHash, sessionsValidAfter: new Date() })
+      .where(eq(users.id, row.id))
+      .returning(userColumns);
     await appendAudit(tx, {
       type: 'user.password_reset',
       actor: input.actor ?? SYSTEM,
@@ -190,7 +196,7 @@ export type SignInClient = { ip?: string | null; userAgent?: string | null };
 
 export type AuthenticatePasswordOptions = { email: string; password: string; client?: SignInClient };
 
-export type SignInFailure = 'invalid_input' | 'unknown_email' | 'no_password' | 'wrong_password' | 'disabled';
+export type SignInFailure = 'invalid_input' | 'throttled' | 'unknown_email' | 'no_password' | 'wrong_password' | 'disabled';
 
 /**
  * Check an email and password. Every attempt is audited (`auth.sign_in` or
@@ -207,6 +213,9 @@ export async function authenticatePassword(
   let failure: SignInFailure | null = null;
   if (normalized === '' || !parsedPassword.success) {
     failure = 'invalid_input';
+  } else if (throttled(normalized)) {
+    // online guessing: after 10 failures in 15 minutes an account takes no more attempts for a while
+    failure = 'throttled';
   } else {
     [row] = await executor(db).select().from(users).where(eq(users.email, normalized)).limit(1);
     const matches = await verifyPassword(parsedPassword.data, row?.passwordHash ?? (await dummyPasswordHash()));
@@ -229,5 +238,28 @@ export async function authenticatePassword(
         : { type: 'auth.sign_in', actor: { type: 'user', id: row?.id ?? null }, payload: context },
     ),
   );
+  if (failure && failure !== 'invalid_input' && failure !== 'throttled') recordFailure(normalized);
   return failure || !row ? null : withoutHash(row);
+}
+
+const FAILURE_WINDOW_MS = 15 * 60_000;
+const MAX_FAILURES = 10;
+/** Recent failed sign-ins per email, in this process (bounded). */
+const failures = new Map<string, number[]>();
+
+function recent(email: string): number[] {
+  const cutoff = Date.now() - FAILURE_WINDOW_MS;
+  const list = (failures.get(email) ?? []).filter((at) => at > cutoff);
+  if (list.length === 0) failures.delete(email);
+  else failures.set(email, list);
+  return list;
+}
+
+function throttled(email: string): boolean {
+  return recent(email).length >= MAX_FAILURES;
+}
+
+function recordFailure(email: string): void {
+  if (failures.size > 10_000) failures.clear();
+  failures.set(email, [...recent(email), Date.now()]);
 }

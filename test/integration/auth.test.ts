@@ -361,6 +361,31 @@ describe.each(backends())('auth on %s', (backend) => {
       expect(await authenticateRequest(t.database, request(headers), SECRET)).toMatchObject({ role: 'auditor' });
     });
 
+    it('ends the sessions signed in before a password reset', async () => {
+      const email = uniqueEmail('reset-sessions');
+      const user = await createUser(t.database, { email, role: 'approver', password: 'old password here' });
+      const cookie = await encode({ token: { sub: user.id }, secret: SECRET });
+      const headers = { cookie: `${SESSION_COOKIE}=${cookie}` };
+      expect(await authenticateRequest(t.database, request(headers), SECRET)).toMatchObject({ id: user.id });
+      // session times have one-second resolution: the reset must come in a later second
+      await new Promise((r) => setTimeout(r, 1100));
+      await resetPassword(t.database, { email, password: 'a brand new password' });
+      await expect(authenticateRequest(t.database, request(headers), SECRET)).rejects.toMatchObject({ code: 'unauthorized' });
+      await new Promise((r) => setTimeout(r, 1100));
+      const fresh = await encode({ token: { sub: user.id }, secret: SECRET });
+      expect(await authenticateRequest(t.database, request({ cookie: `${SESSION_COOKIE}=${fresh}` }), SECRET)).toMatchObject({
+        id: user.id,
+      });
+    });
+
+    it('stops taking passwords for an account after 10 failures in 15 minutes', async () => {
+      const email = uniqueEmail('throttle');
+      await createUser(t.database, { email, role: 'approver', password: 'the right password' });
+      for (let i = 0; i < 10; i++) expect(await authenticatePassword(t.database, { email, password: `wrong guess ${i}` })).toBeNull();
+      expect(await authenticatePassword(t.database, { email, password: 'the right password' })).toBeNull();
+      expect(await lastEvent('auth.sign_in_failed')).toMatchObject({ payload: { email, reason: 'throttled' } });
+    });
+
     it('accepts a session cookie split into chunks', async () => {
       const user = await createUser(t.database, { email: uniqueEmail('chunks'), role: 'approver' });
       const cookie = await encode({ token: { sub: user.id }, secret: SECRET });
