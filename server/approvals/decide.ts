@@ -1,4 +1,4 @@
-import { and, count, eq, inArray, or } from 'drizzle-orm';
+import { and, count, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { agents, approvalRequests, approvalVotes, type Role, users } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
@@ -23,21 +23,30 @@ export type DecideResult = { request: ApprovalRequest; approvals: number; final:
 export async function decide(database: Database, options: DecideOptions): Promise<DecideResult> {
   const { requestId, user, decision, reason, arguments: edited, grantMinutes } = options;
   return database.orm.transaction(async (tx) => {
-    const [reviewer] = await tx.select().from(users).where(eq(users.id, user.id));
-    if (!reviewer || reviewer.disabled) throw new AirlockError('forbidden', 'your account is disabled');
-
-    const [request] = await tx.select().from(approvalRequests).where(eq(approvalRequests.id, requestId)).for('update');
-    if (!request) throw new AirlockError('not_found', `approval request ${requestId} not found`);
+    // one round trip: the request (locked), its agent's owner, and the reviewer as stored now
+    const [row] = await tx
+      .select({
+        request: approvalRequests,
+        ownerId: agents.ownerId,
+        reviewerRole: sql<Role | null>`(select ${users.role} from ${users} where ${users.id} = ${user.id})`,
+        reviewerDisabled: sql<boolean | null>`(select ${users.disabled} from ${users} where ${users.id} = ${user.id})`,
+      })
+      .from(approvalRequests)
+      .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
+      .where(eq(approvalRequests.id, requestId))
+      .for('update', { of: approvalRequests });
+    if (!row) throw new AirlockError('not_found', `approval request ${requestId} not found`);
+    if (!row.reviewerRole || row.reviewerDisabled !== false) throw new AirlockError('forbidden', 'your account is disabled');
+    const reviewer = { id: user.id, role: row.reviewerRole };
+    const request = row.request;
     if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
     if (request.expiresAt.getTime() <= Date.now()) throw new AirlockError('conflict', 'this request has expired');
 
     if (reviewer.role === 'auditor') throw new AirlockError('forbidden', 'auditors cannot decide approval requests');
     if (reviewer.role !== 'admin' && !request.approverRoles.includes(reviewer.role))
       throw new AirlockError('forbidden', `only ${request.approverRoles.join(' or ')} reviewers may decide this request`);
-    if (decision === 'approve') {
-      const [agent] = await tx.select({ ownerId: agents.ownerId }).from(agents).where(eq(agents.id, request.agentId));
-      if (agent?.ownerId === reviewer.id) throw new AirlockError('forbidden', 'you own this agent, so you cannot approve its calls');
-    }
+    if (decision === 'approve' && row.ownerId === reviewer.id)
+      throw new AirlockError('forbidden', 'you own this agent, so you cannot approve its calls');
 
     const rule = request.rule as RuleSnapshot;
     const editedDigest = edited === undefined ? null : digest(edited);
