@@ -81,6 +81,8 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
   const unlisten = await options.database.listen(APPROVALS_CHANNEL, (payload) => {
     void (async () => {
       const { id, status } = JSON.parse(payload) as { id: string; status: string };
+      // nobody watching in this process: no query
+      if (io.engine.clientsCount === 0) return;
       const item = await getQueueItem(options.database.orm, id).catch(() => null);
       io.to(ROOM).emit('approval', { id, status, item });
     })().catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
