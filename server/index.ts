@@ -134,7 +134,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       secret: () => authSecret(database),
       origins: () => [new URL(publicUrl).origin],
     });
-    setRuntime({ db: database, config, instanceId, publicUrl, services: { gateway, realtime } });
+    setRuntime({ db: database, config, instanceId, publicUrl });
     if (options.console !== false)
       requestHandler = await startConsole(server, { dev: options.dev ?? process.env.AIRLOCK_DEV === '1', port: actualPort, host });
     ready = true;

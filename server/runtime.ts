@@ -12,8 +12,6 @@ export type Runtime = {
   instanceId: string;
   /** Base URL reviewers use, for messages to agents. */
   publicUrl: string;
-  /** Filled by modules as they start (gateway, realtime, …). */
-  services: Record<string, unknown>;
 };
 
 const holder = globalThis as typeof globalThis & { __airlock?: Runtime };

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gte, ilike, inArray, lte, or, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
@@ -193,15 +193,6 @@ export async function similarDecisions(
   const tally = (rows: { status: string; n: number }[]) =>
     Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) as Record<string, number>;
   return { days, identical: tally(identical), sameTool: tally(sameTool) };
-}
-
-/** Requests that expire soonest among the pending ones, for sweeping (bounded). */
-export async function pendingIds(db: Executor, { before }: { before: Date }) {
-  return db
-    .select({ id: approvalRequests.id })
-    .from(approvalRequests)
-    .where(and(eq(approvalRequests.status, 'pending'), lte(approvalRequests.expiresAt, before)))
-    .limit(500);
 }
 
 function toItem(row: Row): QueueItem {

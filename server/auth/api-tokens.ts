@@ -6,7 +6,7 @@ import { type AuditActor, appendAudit } from '../audit/append';
 import { hashToken, newToken } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
-import type { User } from './users';
+import { type User, userColumns } from './users';
 import { parseInput, ZActor, ZEmail, ZLabel } from './validation';
 
 /** A personal API token as listed: never its hash. */
@@ -105,13 +105,7 @@ export async function authenticateApiToken(db: DatabaseOrExecutor, token: string
       tokenId: apiTokens.id,
       revokedAt: apiTokens.revokedAt,
       lastUsedAt: apiTokens.lastUsedAt,
-      id: users.id,
-      email: users.email,
-      name: users.name,
-      role: users.role,
-      disabled: users.disabled,
-      sessionsValidAfter: users.sessionsValidAfter,
-      createdAt: users.createdAt,
+      ...userColumns,
     })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))

@@ -16,7 +16,8 @@ type UserRow = typeof users.$inferSelect;
 /** A user as the rest of the app sees it: never the password hash. */
 export type User = Omit<UserRow, 'passwordHash'>;
 
-const userColumns = {
+/** The columns of a `User`: select these, never the row, so the hash stays in the database. */
+export const userColumns = {
   id: users.id,
   email: users.email,
   name: users.name,

@@ -41,6 +41,9 @@ type InFlight = {
   call?: { tool: string; approvalId?: string; edited?: boolean };
 };
 
+/** A tools/call not yet forwarded: why it was cancelled (null while it stands), and who to tell. */
+type PendingCall = { cancelled: string | null; onCancel?: (reason: string) => void };
+
 const INTERNAL_PREFIX = 'airlock-internal-';
 const MAX_TOOL_NAME = 128;
 const INTERNAL_TIMEOUT_MS = 30_000;
@@ -74,7 +77,7 @@ export class GatewaySession {
    * (or a closed session) at any point in between is recorded here, so a call cancelled while
    * Airlock was still reading the tool list or recording the hold never runs (invariant 3).
    */
-  private readonly calls = new Map<RequestId, { cancelled: string | null; onCancel?: (reason: string) => void }>();
+  private readonly calls = new Map<RequestId, PendingCall>();
   private readonly internal = new Map<string, { resolve: (m: JSONRPCMessage) => void; timer: NodeJS.Timeout }>();
   private internalSeq = 0;
   private closed = false;
@@ -150,7 +153,7 @@ export class GatewaySession {
     await this.sendUpstream(message);
   }
 
-  private cancelCall(call: { cancelled: string | null; onCancel?: (reason: string) => void }, reason: string): void {
+  private cancelCall(call: PendingCall, reason: string): void {
     if (call.cancelled) return;
     call.cancelled = reason;
     call.onCancel?.(reason);

@@ -10,7 +10,6 @@
 
 export type RiskFlag = 'destructive' | 'open-world' | 'secrets' | 'injection' | 'invisible-text' | 'unannotated';
 export type RiskLevel = 'high' | 'medium' | 'low';
-export const riskLevels: readonly RiskLevel[] = ['high', 'medium', 'low'];
 
 export const riskFlagLabels: Record<RiskFlag, string> = {
   destructive: 'Destructive',

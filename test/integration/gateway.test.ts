@@ -27,7 +27,15 @@ describe.each(backends())('gateway on %s', (backend) => {
     h = await startTestAirlock(backend, {
       rules: [
         { id: 'no-deletes', tool: 'delete_everything', action: 'deny', reason: 'bulk deletion is never allowed' },
-        { id: 'big-payments', tool: 'pay', action: 'require_approval', quorum: 1, timeoutSeconds: 30, reason: 'payments need a human' },
+        {
+          id: 'big-payments',
+          tool: 'pay',
+          action: 'require_approval',
+          quorum: 1,
+          timeoutSeconds: 30,
+          maxGrantMinutes: 30,
+          reason: 'payments need a human',
+        },
       ],
     });
     owner = await h.person('approver');
@@ -271,6 +279,25 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(result.isError).toBe(true);
     expect(text(result)).toContain('definition of tool pay changed');
     expect(payCalls()).toHaveLength(before);
+  });
+
+  it('a session grant lets matching calls through until the tool’s definition changes', async () => {
+    const client = await h.connect(token);
+    const first = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 20 } });
+    const request = await pendingRequest('pay');
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 10 });
+    expect(text(await first)).toBe('paid 20 to acme');
+    // granted: no new request, straight through
+    expect(text(await client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 21 } }))).toBe('paid 21 to acme');
+    // the upstream changes the tool: the grant was for the definition the reviewer saw
+    await client.callTool({ name: 'rewrite_pay', arguments: {} });
+    const before = payCalls().length;
+    const third = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 22 } });
+    const held = await pendingRequest('pay');
+    expect(held.id).not.toBe(request.id);
+    expect(payCalls()).toHaveLength(before);
+    await decide(h.t.database, { requestId: held.id, user: { id: reviewer.id }, decision: 'deny' });
+    expect((await third).isError).toBe(true);
   });
 
   it('answers an unknown tool with a JSON-RPC error without contacting a hold', async () => {

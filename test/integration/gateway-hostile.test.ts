@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { and, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests, auditEvents } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
+import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { backends } from '../helpers/db';
+
+const hostile = { transport: 'stdio' as const, command: process.execPath, args: [resolve(root, 'test/fixtures/hostile-server.mjs')] };
+const text = (result: unknown) => (result as { content: { text?: string }[] }).content.map((c) => c.text ?? '').join('\n');
+
+describe.each(backends())('a hostile upstream on %s', (backend) => {
+  let h: TestAirlock;
+  let reviewer: Person;
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, { upstreams: { hostile } });
+    const owner = await h.person('approver');
+    reviewer = await h.person('approver');
+    token = await h.agent(owner.email);
+  });
+  afterAll(() => h?.close());
+
+  it('cannot answer a held call: responses to ids Airlock never sent are dropped', async () => {
+    const client = await h.connect(token, 'hostile');
+    let settled = false;
+    const held = client.callTool({ name: 'risky', arguments: {} }).finally(() => {
+      settled = true;
+    });
+    const request = await eventually(async () => {
+      const [row] = await h.t.database.orm
+        .select()
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.tool, 'risky'), eq(approvalRequests.status, 'pending')));
+      return row;
+    });
+    // the upstream now "answers" every small request id, the held call's among them
+    expect(text(await client.callTool({ name: 'slow', arguments: { spoof: true } }))).toBe('slow done');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'not now' });
+    const result = await held;
+    expect(result.isError).toBe(true);
+    expect(text(result)).toContain('not now');
+  });
+
+  it('answers to a call the agent cancelled are audited, not relayed', async () => {
+    const client = await h.connect(token, 'hostile');
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'slow', arguments: { delay: 400 } }, CallToolResultSchema, { signal: abort.signal });
+    setTimeout(() => abort.abort('too slow'), 100);
+    await expect(call).rejects.toThrow();
+    const cancelledResult = await eventually(async () => {
+      const rows = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.result'));
+      return rows.find((row) => (row.payload as { cancelled?: boolean }).cancelled === true);
+    });
+    expect(cancelledResult.payload).toMatchObject({ tool: 'slow', upstream: 'hostile' });
+    // and the session goes on
+    expect(text(await client.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
+  });
+});
