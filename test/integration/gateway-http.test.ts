@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { revokeAgent } from '../../server/auth/agents';
 import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
@@ -135,6 +136,62 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     const response = await post(initialize, any, {}, 'other');
     const body = await response.text();
     expect(body).toMatch(/"error"/);
+  });
+
+  /** POST over a raw socket; resolves with the chunks read, once `until` matches what arrived. */
+  const rawPost = (sessionId: string, body: unknown, until: RegExp) =>
+    new Promise<string[]>((resolve, reject) => {
+      const text = JSON.stringify(body);
+      const { host } = new URL(h.url);
+      const socket = connect(Number(new URL(h.url).port), '127.0.0.1');
+      const chunks: string[] = [];
+      socket.setTimeout(10_000, () => socket.destroy(new Error(`no ${until} within 10 s; got ${JSON.stringify(chunks)}`)));
+      socket.on('error', reject);
+      socket.on('data', (chunk) => {
+        chunks.push(chunk.toString());
+        if (until.test(chunks.join(''))) {
+          socket.destroy();
+          resolve(chunks);
+        }
+      });
+      socket.write(
+        [
+          `POST /mcp/fixture HTTP/1.1`,
+          `host: ${host}`,
+          `authorization: Bearer ${token}`,
+          'content-type: application/json',
+          'accept: application/json, text/event-stream',
+          `mcp-session-id: ${sessionId}`,
+          'mcp-protocol-version: 2025-06-18',
+          `content-length: ${Buffer.byteLength(text)}`,
+          '',
+          text,
+        ].join('\r\n'),
+      );
+    });
+
+  it('sends a call answered at once in one write: headers, result and end of stream together', async () => {
+    const client = await h.connect(token);
+    const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
+    const call = { jsonrpc: '2.0', id: 70, method: 'tools/call', params: { name: 'lookup', arguments: { key: 'one-write' } } };
+    const chunks = await rawPost(sessionId, call, /\r\n0\r\n\r\n/);
+    expect(chunks[0]).toMatch(/^HTTP\/1\.1 200/);
+    expect(chunks[0]).toContain('content-type: text/event-stream');
+    expect(chunks[0]).toContain('value of one-write');
+    expect(chunks[0]).toContain('\r\n0\r\n\r\n');
+    await client.close();
+  });
+
+  it('sends a held call’s headers at once, with its first notification', async () => {
+    const client = await h.connect(token);
+    const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
+    const call = { jsonrpc: '2.0', id: 71, method: 'tools/call', params: { name: 'delete_everything', arguments: { scope: 'held' } } };
+    const chunks = await rawPost(sessionId, call, /awaits human approval/);
+    const received = chunks.join('');
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received).toContain('notifications/message');
+    expect(received).not.toContain('"result"');
+    await client.close();
   });
 
   it('keeps serving after all of the above', async () => {
