@@ -439,12 +439,17 @@ export class GatewaySession {
     }
     const allow = async (extra: Record<string, unknown>) => {
       try {
-        await this.context.audit.record({
-          type: 'tool.allowed',
-          actor,
-          sessionId: this.sessionId,
-          payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
-        });
+        // committed before the upstream has the call; on disk before the agent learns anything
+        // of it, since the result's audit row (or a cancellation's) is flushed first
+        await this.context.audit.record(
+          {
+            type: 'tool.allowed',
+            actor,
+            sessionId: this.sessionId,
+            payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
+          },
+          { flushLater: true },
+        );
       } catch (error) {
         log.error('gateway: audit unavailable; call refused', { error: String(error) });
         return this.reply(
@@ -515,10 +520,24 @@ export class GatewaySession {
   /** End the session: cancel held calls, fail calls in flight, close both transports. */
   async close(reason: string): Promise<void> {
     if (this.closed) return;
-    // requests in flight get an answer (e.g. the upstream died), while the streams still exist
-    const unanswered = [...this.inflight.keys()];
+    // requests in flight get an answer (e.g. the upstream died), while the streams still exist;
+    // a tool call's end is recorded first, so its `tool.allowed` row is on disk before the agent hears
+    const unanswered = [...this.inflight.entries()];
     this.inflight.clear();
-    await Promise.allSettled(unanswered.map((id) => this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason))));
+    await Promise.allSettled(
+      unanswered.map(async ([id, { call }]) => {
+        if (call) {
+          await this.auditOrLog({
+            type: 'tool.interrupted',
+            actor: { type: 'agent', id: this.agent.id },
+            sessionId: this.sessionId,
+            requestId: call.approvalId ?? null,
+            payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: call.tool, reason },
+          });
+        }
+        await this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason));
+      }),
+    );
     if (this.closed) return;
     // calls not yet forwarded end unrun; their agent is told why while its streams are still open
     const pending = [...this.calls.entries()];

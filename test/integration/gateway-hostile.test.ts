@@ -60,4 +60,13 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     // and the session goes on
     expect(text(await client.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
   });
+
+  it('records a call the upstream died in the middle of before telling the agent', async () => {
+    const client = await h.connect(token, 'hostile');
+    const result = await client.callTool({ name: 'slow', arguments: { crash: true } }).catch((error: Error) => error);
+    expect(result).toBeInstanceOf(Error);
+    expect(String(result)).toMatch(/closed/);
+    const [interrupted] = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.interrupted'));
+    expect(interrupted.payload).toMatchObject({ tool: 'slow', upstream: 'hostile', reason: 'upstream hostile closed' });
+  });
 });
