@@ -34,6 +34,12 @@ export function UpstreamList({ upstreams }: { upstreams: UpstreamListing[] }) {
               {upstream.name}
             </h2>
             <span className="badge">{upstream.transport === 'stdio' ? 'stdio' : 'Streamable HTTP'}</span>
+            <span
+              className="badge"
+              title={upstream.config.shared ? 'one connection serves every agent session' : 'one connection per agent session'}
+            >
+              {upstream.config.shared ? 'shared' : 'per session'}
+            </span>
           </div>
           <div>
             <Declaration upstream={upstream} />

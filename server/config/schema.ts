@@ -10,6 +10,7 @@ export const ZStdioUpstream = z
     args: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).default({}),
     cwd: z.string().optional(),
+    shared: z.boolean().optional(),
   })
   .strict();
 
@@ -18,6 +19,7 @@ export const ZHttpUpstream = z
     transport: z.literal('http'),
     url: z.url({ protocol: /^https?$/ }),
     headers: z.record(z.string(), z.string()).default({}),
+    shared: z.boolean().optional(),
   })
   .strict();
 

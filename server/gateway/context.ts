@@ -3,6 +3,7 @@ import type { AuditWriter } from '../audit/writer';
 import type { UpstreamConfig } from '../config/schema';
 import type { Rule } from '../policy/types';
 import type { HoldRegistry } from './holds';
+import type { SharedUpstreams } from './shared-upstream';
 
 /** What every gateway session shares within one process. */
 export type GatewayContext = {
@@ -12,6 +13,8 @@ export type GatewayContext = {
   /** Current policy rules (ordered, first match wins); read at each call so a reload applies at once. */
   rules: () => readonly Rule[];
   upstreams: () => Readonly<Record<string, UpstreamConfig>>;
+  /** The connections of upstreams marked `shared: true`, one each for all sessions. */
+  shared: SharedUpstreams;
   /** Base URL of the console, quoted to agents so a person knows where to review. */
   publicUrl: string;
   /** Identifies this process among instances sharing one PostgreSQL. */

@@ -15,6 +15,7 @@ import type { GatewayContext } from './context';
 import { HoldRegistry } from './holds';
 import { ErrorCode } from './messages';
 import { GatewaySession } from './session';
+import { SharedUpstreams } from './shared-upstream';
 
 export type GatewayOptions = {
   database: Database;
@@ -66,6 +67,7 @@ export class Gateway {
       holds: new HoldRegistry(options.database, { recheckMs: this.options.recheckMs }),
       rules: options.rules,
       upstreams: options.upstreams,
+      shared: new SharedUpstreams(),
       publicUrl: options.publicUrl.replace(/\/$/, ''),
       instanceId: options.instanceId,
       progressIntervalMs: this.options.progressIntervalMs,
@@ -257,6 +259,7 @@ export class Gateway {
     clearInterval(this.sweepTimer);
     await this.unlistenAgents?.();
     await Promise.allSettled([...this.sessions.values()].map((session) => session.close('Airlock is shutting down')));
+    await this.context.shared.close();
     await this.context.holds.close();
     await this.context.audit.close();
   }

@@ -220,7 +220,8 @@ export class GatewaySession {
 
   private async connectUpstream(initializeId: RequestId): Promise<void> {
     if (this.upstreamReady) return this.upstreamReady;
-    const transport = upstreamTransport(this.options.upstreamConfig);
+    const config = this.options.upstreamConfig;
+    const transport: Transport = config.shared ? this.context.shared.channel(this.upstreamName, config) : upstreamTransport(config);
     this.upstream = transport;
     transport.onmessage = (message) => {
       this.lastActivity = Date.now();

@@ -5,7 +5,8 @@ import type { UpstreamConfig } from '../config/schema';
 
 /**
  * A client-side transport to one upstream MCP server. One per downstream session
- * (never shared between agents: sampling, elicitation and roots must reach the right client).
+ * (sampling, elicitation and roots must reach the right client), unless the upstream is
+ * marked `shared: true`: then `shared-upstream.ts` connects it once, with no client capabilities.
  */
 export function upstreamTransport(config: UpstreamConfig): Transport {
   if (config.transport === 'stdio') {

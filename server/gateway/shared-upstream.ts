@@ -1,0 +1,382 @@
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamConfig } from '../config/schema';
+import { log } from '../lib/log';
+import {
+  ErrorCode,
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  progressToken,
+  type RequestId,
+  resultResponse,
+} from './messages';
+import { upstreamTransport } from './upstream';
+
+const INITIALIZE_TIMEOUT_MS = 30_000;
+
+/** Requests an agent cannot make through a shared upstream, and why. */
+const NOT_SHARED = 'is not available through a shared upstream';
+
+/** A session's request in flight upstream; `token` is the progress token sent up for its own `originalToken`. */
+type Route = { channel: SharedChannel; id: RequestId; token?: string; originalToken?: string | number; subscribes?: string };
+
+/**
+ * One connection to an upstream marked `shared: true`, serving every agent session of this
+ * process that uses it (by default each session gets its own: see `upstream.ts`).
+ *
+ * Airlock initializes the upstream itself, with no client capabilities: a shared server has
+ * no one client to send sampling, elicitation or roots requests to, so it is told it cannot,
+ * and any such request it sends anyway is refused here and reaches no agent. Each session
+ * talks to it through a `SharedChannel`, which rewrites request ids and progress tokens so
+ * answers and progress go back to the session that asked. List changes go to every session,
+ * resource updates to the sessions subscribed to the resource, log messages to none (they
+ * cannot be attributed to a session); tasks are refused (their ids would be visible across
+ * sessions).
+ */
+export class SharedUpstream {
+  private transport: Transport | undefined;
+  private ready: Promise<Record<string, unknown>> | undefined;
+  private readonly channels = new Set<SharedChannel>();
+  /** Upstream request id → the session request it stands for. */
+  private readonly routes = new Map<string, Route>();
+  /** Progress token sent upstream → the route it belongs to. */
+  private readonly tokens = new Map<string, Route>();
+  /** Resource URI → the sessions subscribed to it. */
+  private readonly subscriptions = new Map<string, Set<SharedChannel>>();
+  /** Airlock's own requests (initialize, a last unsubscribe). */
+  private readonly internal = new Map<string, (message: JSONRPCMessage) => void>();
+  private seq = 0;
+  private retired = false;
+
+  constructor(
+    readonly name: string,
+    readonly config: UpstreamConfig,
+  ) {}
+
+  /** A transport for one session; it connects (or reuses the connection) on `start()`. */
+  channel(): SharedChannel {
+    return new SharedChannel(this);
+  }
+
+  get sessions(): number {
+    return this.channels.size;
+  }
+
+  /** The upstream's initialize result, connecting first if no connection is up. */
+  connect(): Promise<Record<string, unknown>> {
+    this.ready ??= this.open().catch((error: unknown) => {
+      this.ready = undefined;
+      void this.transport?.close().catch(() => {});
+      this.transport = undefined;
+      throw error;
+    });
+    return this.ready;
+  }
+
+  private async open(): Promise<Record<string, unknown>> {
+    const transport: Transport = upstreamTransport(this.config);
+    this.transport = transport;
+    transport.onmessage = (message) => {
+      if (this.transport === transport) this.fromUpstream(message);
+    };
+    transport.onclose = () => {
+      if (this.transport === transport) this.lost(`upstream ${this.name} closed`);
+    };
+    transport.onerror = (error) => log.debug(`gateway: shared upstream ${this.name}`, { error: error.message });
+    if (transport instanceof StdioClientTransport) {
+      transport.stderr?.on('data', (chunk: Buffer) =>
+        log.enabled('debug') ? log.debug(`upstream ${this.name} stderr`, { text: chunk.toString().trimEnd() }) : undefined,
+      );
+    }
+    await transport.start();
+    const answer = await this.request('initialize', {
+      protocolVersion: LATEST_PROTOCOL_VERSION,
+      capabilities: {},
+      clientInfo: { name: 'airlock', version: '0.1.0' },
+    });
+    if (!('result' in answer)) throw new Error(`initialize failed: ${JSON.stringify((answer as { error?: unknown }).error)}`);
+    const result = answer.result as Record<string, unknown>;
+    const version = result.protocolVersion;
+    if (typeof version !== 'string' || !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      throw new Error(`unsupported protocol version ${JSON.stringify(version)}`);
+    }
+    (transport as Transport).setProtocolVersion?.(version);
+    await transport.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return result;
+  }
+
+  /** A request of Airlock's own, answered outside the routes. */
+  private request(method: string, params: Record<string, unknown>): Promise<JSONRPCMessage> {
+    const id = `airlock-${++this.seq}`;
+    const transport = this.transport;
+    if (!transport) return Promise.reject(new Error(`upstream ${this.name} is not connected`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.internal.delete(id);
+        reject(new Error(`${method} got no answer within ${INITIALIZE_TIMEOUT_MS / 1000} s`));
+      }, INITIALIZE_TIMEOUT_MS);
+      this.internal.set(id, (message) => {
+        clearTimeout(timer);
+        resolve(message);
+      });
+      transport.send({ jsonrpc: '2.0', id, method, params } as JSONRPCRequest).catch((error: Error) => {
+        clearTimeout(timer);
+        this.internal.delete(id);
+        reject(error);
+      });
+    });
+  }
+
+  // ─── session → upstream ───────────────────────────────────────────────────
+
+  attach(channel: SharedChannel): void {
+    this.channels.add(channel);
+  }
+
+  async fromChannel(channel: SharedChannel, message: JSONRPCMessage): Promise<void> {
+    if (isRequest(message)) return this.requestFrom(channel, message);
+    if (!isNotification(message) || message.method !== 'notifications/cancelled') return; // initialized, roots, answers: Airlock's own business
+    const params = message.params as { requestId?: RequestId; reason?: string } | undefined;
+    const upstreamId = params?.requestId === undefined ? undefined : channel.pending.get(key(params.requestId));
+    if (upstreamId) await this.send({ ...message, params: { ...params, requestId: upstreamId } });
+  }
+
+  private async requestFrom(channel: SharedChannel, request: JSONRPCRequest): Promise<void> {
+    const params = request.params as Record<string, unknown> | undefined;
+    switch (request.method) {
+      case 'initialize': {
+        const result = await this.connect();
+        const requested = params?.protocolVersion;
+        const { tasks: _tasks, ...capabilities } = (result.capabilities as Record<string, unknown> | undefined) ?? {};
+        return channel.deliver(
+          resultResponse(request.id, {
+            ...result,
+            capabilities,
+            protocolVersion:
+              typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested) ? requested : result.protocolVersion,
+          }),
+        );
+      }
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const uri = typeof params?.uri === 'string' ? params.uri : undefined;
+        if (uri === undefined) break;
+        const subscribers = this.subscriptions.get(uri) ?? new Set<SharedChannel>();
+        const subscribe = request.method === 'resources/subscribe';
+        // the upstream hears the first subscription and the last unsubscription
+        const tellUpstream = subscribe ? subscribers.size === 0 : subscribers.size === 1 && subscribers.has(channel);
+        if (subscribe) subscribers.add(channel);
+        else subscribers.delete(channel);
+        if (subscribers.size > 0) this.subscriptions.set(uri, subscribers);
+        else this.subscriptions.delete(uri);
+        if (!tellUpstream) return channel.deliver(resultResponse(request.id, {}));
+        if (subscribe) return this.forward(channel, request, uri);
+        break;
+      }
+    }
+    if (request.method.startsWith('tasks/') || (request.method === 'tools/call' && params?.task !== undefined)) {
+      const what = request.method === 'tools/call' ? 'a task-augmented tools/call' : request.method;
+      return channel.deliver(errorResponse(request.id, ErrorCode.MethodNotFound, `${what} ${NOT_SHARED}`));
+    }
+    return this.forward(channel, request);
+  }
+
+  /** Send a session's request upstream under an id (and progress token) of the upstream connection's own. */
+  private async forward(channel: SharedChannel, request: JSONRPCRequest, subscribes?: string): Promise<void> {
+    const params = request.params as Record<string, unknown> | undefined;
+    const upstreamId = `s${++this.seq}`;
+    const route: Route = { channel, id: request.id, subscribes };
+    let out: JSONRPCRequest = { ...request, id: upstreamId };
+    const token = progressToken(request);
+    if (token !== undefined) {
+      route.token = `p${upstreamId}`;
+      route.originalToken = token;
+      this.tokens.set(route.token, route);
+      const meta = (params?._meta ?? {}) as Record<string, unknown>;
+      out = { ...out, params: { ...params, _meta: { ...meta, progressToken: route.token } } };
+    }
+    this.routes.set(upstreamId, route);
+    channel.pending.set(key(request.id), upstreamId);
+    try {
+      await this.send(out);
+    } catch (error) {
+      this.unroute(upstreamId);
+      throw error;
+    }
+  }
+
+  private async send(message: JSONRPCMessage): Promise<void> {
+    if (!this.transport) throw new Error(`upstream ${this.name} is not connected`);
+    await this.transport.send(message);
+  }
+
+  private unroute(upstreamId: string): Route | undefined {
+    const route = this.routes.get(upstreamId);
+    if (!route) return undefined;
+    this.routes.delete(upstreamId);
+    route.channel.pending.delete(key(route.id));
+    if (route.token) this.tokens.delete(route.token);
+    return route;
+  }
+
+  private unsubscribe(channel: SharedChannel, uri: string): void {
+    const subscribers = this.subscriptions.get(uri);
+    subscribers?.delete(channel);
+    if (subscribers?.size === 0) this.subscriptions.delete(uri);
+  }
+
+  /** A session ends: its requests in flight are cancelled upstream, its subscriptions dropped. */
+  detach(channel: SharedChannel, reason: string): void {
+    if (!this.channels.delete(channel)) return;
+    for (const upstreamId of [...channel.pending.values()]) {
+      this.unroute(upstreamId);
+      void this.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: upstreamId, reason } }).catch(() => {});
+    }
+    for (const [uri, subscribers] of this.subscriptions) {
+      if (!subscribers.delete(channel) || subscribers.size > 0) continue;
+      this.subscriptions.delete(uri);
+      void this.request('resources/unsubscribe', { uri }).catch(() => {});
+    }
+    if (this.retired && this.channels.size === 0) void this.close();
+  }
+
+  // ─── upstream → sessions ──────────────────────────────────────────────────
+
+  private fromUpstream(message: JSONRPCMessage): void {
+    if (isResponse(message)) {
+      const id = String(message.id);
+      const internal = this.internal.get(id);
+      const route = internal ? undefined : this.unroute(id);
+      if (internal) {
+        this.internal.delete(id);
+        internal(message);
+      } else if (route) {
+        // a subscription the upstream refused is no subscription: the next subscriber asks again
+        if (route.subscribes !== undefined && 'error' in message) this.unsubscribe(route.channel, route.subscribes);
+        route.channel.deliver({ ...message, id: route.id } as JSONRPCMessage);
+      } else log.warn(`gateway: shared upstream ${this.name} answered an unknown request id; dropped`, { id });
+      return;
+    }
+    if (isRequest(message)) {
+      // no client capabilities were declared: nothing but ping may be asked of Airlock
+      const answer =
+        message.method === 'ping'
+          ? resultResponse(message.id, {})
+          : errorResponse(message.id, ErrorCode.MethodNotFound, `${message.method} ${NOT_SHARED}`);
+      void this.send(answer).catch(() => {});
+      return;
+    }
+    if (!isNotification(message)) return;
+    const params = message.params as Record<string, unknown> | undefined;
+    if (message.method === 'notifications/progress') {
+      const route = typeof params?.progressToken === 'string' ? this.tokens.get(params.progressToken) : undefined;
+      route?.channel.deliver({ ...message, params: { ...params, progressToken: route.originalToken } } as JSONRPCMessage);
+    } else if (message.method.endsWith('/list_changed')) {
+      for (const channel of this.channels) channel.deliver(message);
+    } else if (message.method === 'notifications/resources/updated' && typeof params?.uri === 'string') {
+      for (const channel of this.subscriptions.get(params.uri) ?? []) channel.deliver(message);
+    } else {
+      log.debug(`gateway: shared upstream ${this.name} sent ${message.method}; not relayed to any session`);
+    }
+  }
+
+  /** The upstream went away: every session on it ends; the next one connects again. */
+  private lost(reason: string): void {
+    this.transport = undefined;
+    this.ready = undefined;
+    for (const resolve of this.internal.values()) resolve(errorResponse(undefined, ErrorCode.ConnectionClosed, reason));
+    this.internal.clear();
+    this.routes.clear();
+    this.tokens.clear();
+    this.subscriptions.clear();
+    const channels = [...this.channels];
+    this.channels.clear();
+    for (const channel of channels) channel.lost();
+  }
+
+  /** Close once the sessions using it have ended (its config changed). */
+  retire(): void {
+    this.retired = true;
+    if (this.channels.size === 0) void this.close();
+  }
+
+  async close(): Promise<void> {
+    const transport = this.transport;
+    this.lost(`upstream ${this.name} is shutting down`);
+    await transport?.close().catch(() => {});
+  }
+}
+
+/** A session's view of a shared upstream: a Transport like any other for GatewaySession. */
+export class SharedChannel implements Transport {
+  onmessage?: (message: JSONRPCMessage) => void;
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  /** This session's request id (keyed) → the id it has upstream. */
+  readonly pending = new Map<string, string>();
+  private closed = false;
+
+  constructor(private readonly shared: SharedUpstream) {}
+
+  async start(): Promise<void> {
+    await this.shared.connect();
+    if (!this.closed) this.shared.attach(this);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) throw new Error('the session closed');
+    await this.shared.fromChannel(this, message);
+  }
+
+  deliver(message: JSONRPCMessage): void {
+    if (!this.closed) this.onmessage?.(message);
+  }
+
+  /** The upstream went away under this session. */
+  lost(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pending.clear();
+    this.onclose?.();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.shared.detach(this, 'the agent session closed');
+    this.onclose?.();
+  }
+}
+
+/** Shared upstreams of this process, by name; one whose config changed is replaced. */
+export class SharedUpstreams {
+  private readonly byName = new Map<string, SharedUpstream>();
+
+  channel(name: string, config: UpstreamConfig): SharedChannel {
+    let shared = this.byName.get(name);
+    if (shared && JSON.stringify(shared.config) !== JSON.stringify(config)) {
+      shared.retire();
+      shared = undefined;
+    }
+    if (!shared) {
+      shared = new SharedUpstream(name, config);
+      this.byName.set(name, shared);
+    }
+    return shared.channel();
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.byName.values()].map((shared) => shared.close()));
+    this.byName.clear();
+  }
+}
+
+/** Request ids are strings or numbers: `1` and `"1"` are different requests. */
+function key(id: RequestId): string {
+  return `${typeof id}:${id}`;
+}
