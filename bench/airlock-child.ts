@@ -74,7 +74,11 @@ async function main(): Promise<void> {
   const database = await openDatabase(url ? { url } : { dataDir });
   const config = parseConfig({
     demo: false,
-    upstreams: { echo: { transport: 'stdio', command: process.execPath, args: [echoServer] } },
+    upstreams: {
+      // one echo server per MCP session (the default), and one for all sessions (as mcp-proxy runs it)
+      echo: { transport: 'stdio', command: process.execPath, args: [echoServer] },
+      'echo-shared': { transport: 'stdio', command: process.execPath, args: [echoServer], shared: true },
+    },
     rules: [
       { id: 'bench-echo', tool: 'echo', action: 'allow' },
       // held calls: long timeout so a slow machine never expires one mid-benchmark

@@ -50,6 +50,8 @@ const ROUNDS = 4;
 const CLIENTS = 32;
 const TPUT_CALLS = int('BENCH_TPUT_CALLS', QUICK ? 960 : 3200);
 const TPUT_REPS = 3;
+/** Calls per session before the throughput is measured, on every path (JIT-compiled code in each process). */
+const TPUT_WARMUP = QUICK ? 10 : 50;
 const APPROVALS = int('BENCH_APPROVALS', QUICK ? 50 : 200);
 const [HOLD_SESSIONS, HOLD_PER_SESSION] = (process.env.BENCH_HOLD ?? (QUICK ? '10x50' : '20x100')).split('x').map(Number);
 const HOLD_TOTAL = HOLD_SESSIONS * HOLD_PER_SESSION;
@@ -292,7 +294,7 @@ async function throughputPhase(targets: Target[]): Promise<Record<string, Throug
     try {
       await Promise.all(
         sessions.map(async (s, i) => {
-          for (let j = 0; j < 10; j++) await echo(s, `warm-${i}-${j}`);
+          for (let j = 0; j < TPUT_WARMUP; j++) await echo(s, `warm-${i}-${j}`);
         }),
       );
       const reps: number[] = [];
@@ -637,10 +639,12 @@ async function main(): Promise<void> {
   const [proxy] = await Promise.all([mcpProxyTarget(), ...airlocks.map((a) => a.start())]);
   cleanups.push(() => proxy.stop());
   const targets: Target[] = [direct, proxy, ...airlocks];
+  // throughput also through `shared: true`, which like mcp-proxy serves every session from one upstream
+  const shared = airlocks.map((a) => a.sharedUpstream());
 
   const results: Record<string, unknown> = {};
   const latency = PHASES.has('latency') ? await latencyPhase(targets) : undefined;
-  const throughput = PHASES.has('throughput') ? await throughputPhase(targets) : undefined;
+  const throughput = PHASES.has('throughput') ? await throughputPhase([...targets, ...shared]) : undefined;
   const approval: Record<string, ApprovalResult> = {};
   const holding: Record<string, HoldingResult> = {};
   const consoleResults: Record<string, ConsoleResult> = {};
@@ -657,15 +661,17 @@ async function main(): Promise<void> {
 
   // ratios against mcp-proxy
   const ratios: Record<string, Record<string, number | null>> = {};
-  for (const airlock of airlocks) {
+  for (const [i, airlock] of airlocks.entries()) {
     const l = latency?.[airlock.name];
     const p = latency?.[proxy.name];
     const t = throughput?.[airlock.name];
+    const ts = throughput?.[shared[i].name];
     const tp = throughput?.[proxy.name];
     ratios[airlock.name] = {
       latencyP50: l && p ? round(l.p50 / p.p50, 2) : null,
       latencyP99: l && p ? round(l.p99 / p.p99, 2) : null,
       throughput: t && tp ? round(t.callsPerSec / tp.callsPerSec, 2) : null,
+      throughputShared: ts && tp ? round(ts.callsPerSec / tp.callsPerSec, 2) : null,
     };
   }
 
@@ -685,12 +691,14 @@ async function main(): Promise<void> {
       warmup: WARMUP,
       rounds: ROUNDS,
       throughputCalls: Math.ceil(TPUT_CALLS / TPUT_REPS / CLIENTS) * CLIENTS * TPUT_REPS,
+      throughputWarmupPerSession: TPUT_WARMUP,
       clients: CLIENTS,
       approvals: APPROVALS,
       hold: { sessions: HOLD_SESSIONS, callsPerSession: HOLD_PER_SESSION },
       phases: [...PHASES],
       console: { seed: CONSOLE_SEED, calls: CONSOLE_CALLS, loads: CONSOLE_LOADS, skipped: CONSOLE_SKIPPED ?? null },
-      upstream: 'node bench/echo-server.mjs (stdio, one process per MCP session; mcp-proxy shares one for all sessions)',
+      upstream:
+        'node bench/echo-server.mjs (stdio; Airlock: one process per MCP session, and one for all with `shared: true`; mcp-proxy shares one for all sessions)',
       consoleBuild: CONSOLE_BUILD,
       reviewer:
         REVIEWER === 'http'
@@ -733,7 +741,7 @@ async function main(): Promise<void> {
   if (throughput) {
     lines.push(
       table(
-        `Throughput, ${CLIENTS} concurrent clients (one MCP session each), ${(results.config as { throughputCalls: number }).throughputCalls} calls per path`,
+        `Throughput, ${CLIENTS} concurrent clients (one MCP session each), ${(results.config as { throughputCalls: number }).throughputCalls} calls per path after ${TPUT_WARMUP} per session`,
         [
           'path',
           'calls/s',
@@ -746,7 +754,7 @@ async function main(): Promise<void> {
           'PostgreSQL',
           'session setup ms',
         ],
-        targets.map((t) => {
+        [...targets, ...shared].map((t) => {
           const r = throughput[t.name];
           return [
             t.name,
@@ -765,8 +773,14 @@ async function main(): Promise<void> {
     lines.push(
       table(
         'Airlock / mcp-proxy (latency: ≤ 1.00 is the target; throughput: ≥ 1.00)',
-        ['path', 'p50 latency', 'p99 latency', 'throughput'],
-        airlocks.map((a) => [a.name, fmt(ratios[a.name].latencyP50), fmt(ratios[a.name].latencyP99), fmt(ratios[a.name].throughput)]),
+        ['path', 'p50 latency', 'p99 latency', 'throughput', 'throughput, shared upstream'],
+        airlocks.map((a) => [
+          a.name,
+          fmt(ratios[a.name].latencyP50),
+          fmt(ratios[a.name].latencyP99),
+          fmt(ratios[a.name].throughput),
+          fmt(ratios[a.name].throughputShared),
+        ]),
       ),
     );
   }

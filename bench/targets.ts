@@ -185,6 +185,17 @@ export class AirlockTarget extends EventEmitter implements Target {
     return httpSession(this.url, { Authorization: `Bearer ${this.agentToken}` });
   }
 
+  /** The same Airlock in front of `echo-shared`: one echo server for every session (`shared: true`). */
+  sharedUpstream(): Target {
+    return {
+      name: `${this.name}, shared upstream`,
+      pid: this.pid,
+      databasePids: this.databasePids,
+      connect: () => httpSession(`${this.origin}/mcp/echo-shared`, { Authorization: `Bearer ${this.agentToken}` }),
+      stop: async () => {},
+    };
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null) return;
