@@ -55,12 +55,6 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
 }
 
 const APPEND_SQL = 'select out_seq, out_hash, out_prev_hash from airlock_audit_append($1::jsonb)';
-/**
- * The same, committed without waiting for the WAL flush (`synchronous_commit` off for this
- * transaction only): visible and in the chain at once, on disk with the next flushed commit.
- */
-const APPEND_SQL_FLUSH_LATER =
-  "select out_seq, out_hash, out_prev_hash, set_config('synchronous_commit', 'off', true) from airlock_audit_append($1::jsonb)";
 type AppendRow = { out_seq: number | string; out_hash: string; out_prev_hash: string };
 
 function prepare(inputs: AuditInput[]) {
@@ -115,16 +109,10 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
 
 /**
  * The same, outside any transaction, straight through the driver: the statement commits
- * when it returns. The gateway's per-call path (AuditWriter) uses it. With `flushLater` the
- * commit does not wait for the disk: the caller must not let the events' effect be seen
- * until a later commit (which flushes the log up to itself, so these too) has returned.
+ * when it returns. The gateway's per-call path (AuditWriter) uses it.
  */
-export async function appendAuditNow(
-  database: Database,
-  inputs: AuditInput[],
-  { flushLater = false }: { flushLater?: boolean } = {},
-): Promise<AuditEvent[]> {
+export async function appendAuditNow(database: Database, inputs: AuditInput[]): Promise<AuditEvent[]> {
   if (inputs.length === 0) return [];
   const { prepared, json } = prepare(inputs);
-  return assemble(prepared, await database.raw<AppendRow>(flushLater ? APPEND_SQL_FLUSH_LATER : APPEND_SQL, [json]));
+  return assemble(prepared, await database.raw<AppendRow>(APPEND_SQL, [json]));
 }

@@ -4,22 +4,7 @@ import { type AuditEvent, type AuditInput, appendAuditNow } from './append';
 /** Enough to amortise a commit, small enough to keep one transaction short. */
 const MAX_BATCH = 500;
 
-type Pending = {
-  input: AuditInput;
-  flushLater: boolean;
-  resolve: (event: AuditEvent) => void;
-  reject: (error: unknown) => void;
-};
-
-export type RecordOptions = {
-  /**
-   * Resolve once the event is committed, without waiting for the commit to reach the disk.
-   * Only for an event whose effect stays unseen until a later event is recorded without this
-   * option: that commit flushes the log up to itself, this event included. The gateway uses
-   * it for `tool.allowed`, followed by `tool.result` before the agent sees anything.
-   */
-  flushLater?: boolean;
-};
+type Pending = { input: AuditInput; resolve: (event: AuditEvent) => void; reject: (error: unknown) => void };
 
 /**
  * Group commit for high-rate audit events (every allowed tool call is one). `record()`
@@ -35,7 +20,7 @@ export class AuditWriter {
   constructor(private readonly db: Database) {}
 
   /** Append one event; rejects if its transaction fails, and the caller must then fail closed. */
-  record(input: AuditInput, { flushLater = false }: RecordOptions = {}): Promise<AuditEvent> {
+  record(input: AuditInput): Promise<AuditEvent> {
     if (this.closed) return Promise.reject(new Error('audit writer is closed'));
     try {
       // A payload that cannot be stored (BigInt, cycle) is refused alone rather than failing its whole batch.
@@ -44,7 +29,7 @@ export class AuditWriter {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, flushLater, resolve, reject });
+      this.queue.push({ input, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -66,8 +51,6 @@ export class AuditWriter {
         const events = await appendAuditNow(
           this.db,
           batch.map((p) => p.input),
-          // one event that must be on disk makes the whole batch wait for the disk
-          { flushLater: batch.every((p) => p.flushLater) },
         );
         for (const [i, p] of batch.entries()) p.resolve(events[i]);
       } catch (error) {

@@ -112,7 +112,9 @@ export class GatewaySession {
 
   /** Requests in flight upstream or held for approval: a session with any is not idle. */
   get busy(): boolean {
-    return this.inflight.size > 0 || this.calls.size > 0;
+    // a request the agent cancelled may never be answered (servers should not): it keeps no session alive
+    for (const entry of this.inflight.values()) if (!entry.cancelled) return true;
+    return this.calls.size > 0;
   }
 
   get context(): GatewayContext {
@@ -440,17 +442,12 @@ export class GatewaySession {
     }
     const allow = async (extra: Record<string, unknown>) => {
       try {
-        // committed before the upstream has the call; on disk before the agent learns anything
-        // of it, since the result's audit row (or a cancellation's) is flushed first
-        await this.context.audit.record(
-          {
-            type: 'tool.allowed',
-            actor,
-            sessionId: this.sessionId,
-            payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
-          },
-          { flushLater: true },
-        );
+        await this.context.audit.record({
+          type: 'tool.allowed',
+          actor,
+          sessionId: this.sessionId,
+          payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
+        });
       } catch (error) {
         log.error('gateway: audit unavailable; call refused', { error: String(error) });
         return this.reply(
@@ -522,7 +519,7 @@ export class GatewaySession {
   async close(reason: string): Promise<void> {
     if (this.closed) return;
     // requests in flight get an answer (e.g. the upstream died), while the streams still exist;
-    // a tool call's end is recorded first, so its `tool.allowed` row is on disk before the agent hears
+    // a tool call's end is recorded first
     const unanswered = [...this.inflight.entries()];
     this.inflight.clear();
     await Promise.allSettled(

@@ -1,0 +1,82 @@
+/**
+ * Invariant 5 across a crash: a call reaches its upstream only once its audit row is on disk.
+ * Airlock runs on PGlite in a child process (PGlite lives inside Airlock's process: whatever it
+ * has not written out dies with it), is killed with SIGKILL while the upstream holds a call, and
+ * its data directory is opened again. PostgreSQL keeps what it committed when Airlock dies, so
+ * this test has no PostgreSQL variant.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { eq } from 'drizzle-orm';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../db/client';
+import { auditEvents } from '../../db/schema';
+import { verifyAudit } from '../../server/audit/verify';
+import { eventually, root } from '../helpers/airlock';
+
+type LogEntry = { pid: number; event: string; tag?: string };
+
+const readLog = (file: string): LogEntry[] => {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
+  } catch {
+    return [];
+  }
+};
+
+describe('an Airlock killed while the upstream runs a call (PGlite on disk)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
+  const dataDir = join(dir, 'data');
+  const upstreamLog = join(dir, 'upstream.jsonl');
+  let child: ChildProcess | undefined;
+
+  afterAll(() => {
+    child?.kill('SIGKILL');
+    // the upstream outlives its killed parent until its pending answer meets a closed pipe
+    for (const { pid } of readLog(upstreamLog).filter((e) => e.event === 'start')) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('has the call’s audit row on disk before the upstream got the call', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/fixtures/airlock-process.ts'), dataDir, upstreamLog], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: '', AIRLOCK_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+    const { url, token } = JSON.parse(line) as { url: string; token: string };
+
+    const client = new Client({ name: 'crash-agent', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${url}/mcp/slow`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+    );
+    const call = client.callTool({ name: 'echo', arguments: { tag: 'in flight', delay: 60_000 } }).catch(() => 'ended');
+    await eventually(() => readLog(upstreamLog).some((e) => e.event === 'call' && e.tag === 'in flight'));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    expect(await call).toBe('ended');
+    await client.close().catch(() => {});
+
+    const database = await openDatabase({ dataDir });
+    try {
+      const rows = await database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.allowed'));
+      expect(rows.map((row) => (row.payload as { tool?: string }).tool)).toEqual(['echo']);
+      expect(await verifyAudit(database.orm)).toMatchObject({ ok: true });
+    } finally {
+      await database.close();
+    }
+  });
+});
