@@ -17,7 +17,10 @@ import {
 } from './messages';
 import { upstreamTransport } from './upstream';
 
-const INITIALIZE_TIMEOUT_MS = 30_000;
+/** How long Airlock's own requests (initialize, unsubscribe) may take. */
+const INTERNAL_TIMEOUT_MS = 30_000;
+/** How long the answer to a request its agent cancelled is still routed (servers should not send one). */
+const CANCELLED_GRACE_MS = 60_000;
 
 /** Requests an agent cannot make through a shared upstream, and why. */
 const NOT_SHARED = 'is not available through a shared upstream';
@@ -36,7 +39,8 @@ type Route = { channel: SharedChannel; id: RequestId; token?: string; originalTo
  * answers and progress go back to the session that asked. List changes go to every session,
  * resource updates to the sessions subscribed to the resource, log messages to none (they
  * cannot be attributed to a session); tasks are refused (their ids would be visible across
- * sessions).
+ * sessions). If the upstream goes away, only the requests in flight fail: the sessions stay,
+ * and the next request connects again.
  */
 export class SharedUpstream {
   private transport: Transport | undefined;
@@ -49,9 +53,8 @@ export class SharedUpstream {
   /** Resource URI → the sessions subscribed to it. */
   private readonly subscriptions = new Map<string, Set<SharedChannel>>();
   /** Airlock's own requests (initialize, a last unsubscribe). */
-  private readonly internal = new Map<string, (message: JSONRPCMessage) => void>();
+  private readonly internal = new Map<string, { resolve: (message: JSONRPCMessage) => void; timer: NodeJS.Timeout }>();
   private seq = 0;
-  private retired = false;
 
   constructor(
     readonly name: string,
@@ -118,12 +121,9 @@ export class SharedUpstream {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.internal.delete(id);
-        reject(new Error(`${method} got no answer within ${INITIALIZE_TIMEOUT_MS / 1000} s`));
-      }, INITIALIZE_TIMEOUT_MS);
-      this.internal.set(id, (message) => {
-        clearTimeout(timer);
-        resolve(message);
-      });
+        reject(new Error(`${method} got no answer within ${INTERNAL_TIMEOUT_MS / 1000} s`));
+      }, INTERNAL_TIMEOUT_MS);
+      this.internal.set(id, { resolve, timer });
       transport.send({ jsonrpc: '2.0', id, method, params } as JSONRPCRequest).catch((error: Error) => {
         clearTimeout(timer);
         this.internal.delete(id);
@@ -143,7 +143,10 @@ export class SharedUpstream {
     if (!isNotification(message) || message.method !== 'notifications/cancelled') return; // initialized, roots, answers: Airlock's own business
     const params = message.params as { requestId?: RequestId; reason?: string } | undefined;
     const upstreamId = params?.requestId === undefined ? undefined : channel.pending.get(key(params.requestId));
-    if (upstreamId) await this.send({ ...message, params: { ...params, requestId: upstreamId } });
+    if (!upstreamId || !this.transport) return;
+    // a late answer is still routed (and audited by the session) for a while, then forgotten
+    setTimeout(() => this.unroute(upstreamId), CANCELLED_GRACE_MS).unref();
+    await this.send({ ...message, params: { ...params, requestId: upstreamId } });
   }
 
   private async requestFrom(channel: SharedChannel, request: JSONRPCRequest): Promise<void> {
@@ -187,7 +190,9 @@ export class SharedUpstream {
   }
 
   /** Send a session's request upstream under an id (and progress token) of the upstream connection's own. */
-  private async forward(channel: SharedChannel, request: JSONRPCRequest, subscribes?: string): Promise<void> {
+  private async forward(channel: SharedChannel, request: JSONRPCRequest, subscribes?: string, retried = false): Promise<void> {
+    // the upstream went away since this session began: the session's next request starts it again
+    if (!this.transport) await this.connect();
     const params = request.params as Record<string, unknown> | undefined;
     const upstreamId = `s${++this.seq}`;
     const route: Route = { channel, id: request.id, subscribes };
@@ -203,16 +208,30 @@ export class SharedUpstream {
     this.routes.set(upstreamId, route);
     channel.pending.set(key(request.id), upstreamId);
     try {
-      await this.send(out);
+      await this.send(out, upstreamId);
     } catch (error) {
       this.unroute(upstreamId);
+      // refused for an unknown session, the request never ran: send it again once, on a new session
+      if (sessionGone(error) && !retried) return this.forward(channel, request, subscribes, true);
       throw error;
     }
   }
 
-  private async send(message: JSONRPCMessage): Promise<void> {
-    if (!this.transport) throw new Error(`upstream ${this.name} is not connected`);
-    await this.transport.send(message);
+  /** Send upstream; `route` is the upstream id of the request sent, which a lost session does not answer. */
+  private async send(message: JSONRPCMessage, route?: string): Promise<void> {
+    const transport = this.transport;
+    if (!transport) throw new Error(`upstream ${this.name} is not connected`);
+    try {
+      await transport.send(message);
+    } catch (error) {
+      // an HTTP upstream that restarted no longer knows Airlock's session: the next request starts a new one
+      if (sessionGone(error) && this.transport === transport) {
+        if (route) this.unroute(route);
+        this.lost(`upstream ${this.name} lost its session`);
+        void transport.close().catch(() => {});
+      }
+      throw error;
+    }
   }
 
   private unroute(upstreamId: string): Route | undefined {
@@ -242,7 +261,6 @@ export class SharedUpstream {
       this.subscriptions.delete(uri);
       void this.request('resources/unsubscribe', { uri }).catch(() => {});
     }
-    if (this.retired && this.channels.size === 0) void this.close();
   }
 
   // ─── upstream → sessions ──────────────────────────────────────────────────
@@ -254,7 +272,8 @@ export class SharedUpstream {
       const route = internal ? undefined : this.unroute(id);
       if (internal) {
         this.internal.delete(id);
-        internal(message);
+        clearTimeout(internal.timer);
+        internal.resolve(message);
       } else if (route) {
         // a subscription the upstream refused is no subscription: the next subscriber asks again
         if (route.subscribes !== undefined && 'error' in message) this.unsubscribe(route.channel, route.subscribes);
@@ -285,29 +304,37 @@ export class SharedUpstream {
     }
   }
 
-  /** The upstream went away: every session on it ends; the next one connects again. */
+  /**
+   * The upstream went away: the requests in flight end with an error (each session audits and
+   * relays it); the sessions stay, held calls included, and the next request starts it again.
+   * One agent crashing a shared server must not end the other agents' sessions.
+   */
   private lost(reason: string): void {
     this.transport = undefined;
     this.ready = undefined;
-    for (const resolve of this.internal.values()) resolve(errorResponse(undefined, ErrorCode.ConnectionClosed, reason));
+    for (const { resolve, timer } of this.internal.values()) {
+      clearTimeout(timer);
+      resolve(errorResponse(undefined, ErrorCode.ConnectionClosed, reason));
+    }
     this.internal.clear();
+    const routes = [...this.routes.values()];
     this.routes.clear();
     this.tokens.clear();
+    // a new server process has no subscriptions
     this.subscriptions.clear();
-    const channels = [...this.channels];
-    this.channels.clear();
-    for (const channel of channels) channel.lost();
+    for (const route of routes) {
+      route.channel.pending.delete(key(route.id));
+      route.channel.deliver(errorResponse(route.id, ErrorCode.ConnectionClosed, reason));
+    }
   }
 
-  /** Close once the sessions using it have ended (its config changed). */
-  retire(): void {
-    this.retired = true;
-    if (this.channels.size === 0) void this.close();
-  }
-
+  /** Airlock is stopping: the connection closes and every session on it ends. */
   async close(): Promise<void> {
     const transport = this.transport;
     this.lost(`upstream ${this.name} is shutting down`);
+    const channels = [...this.channels];
+    this.channels.clear();
+    for (const channel of channels) channel.lost();
     await transport?.close().catch(() => {});
   }
 }
@@ -337,7 +364,7 @@ export class SharedChannel implements Transport {
     if (!this.closed) this.onmessage?.(message);
   }
 
-  /** The upstream went away under this session. */
+  /** Airlock is stopping. */
   lost(): void {
     if (this.closed) return;
     this.closed = true;
@@ -353,16 +380,12 @@ export class SharedChannel implements Transport {
   }
 }
 
-/** Shared upstreams of this process, by name; one whose config changed is replaced. */
+/** The shared upstreams of this process, by name (the config is read once, at start). */
 export class SharedUpstreams {
   private readonly byName = new Map<string, SharedUpstream>();
 
   channel(name: string, config: UpstreamConfig): SharedChannel {
     let shared = this.byName.get(name);
-    if (shared && JSON.stringify(shared.config) !== JSON.stringify(config)) {
-      shared.retire();
-      shared = undefined;
-    }
     if (!shared) {
       shared = new SharedUpstream(name, config);
       this.byName.set(name, shared);
@@ -374,6 +397,11 @@ export class SharedUpstreams {
     await Promise.allSettled([...this.byName.values()].map((shared) => shared.close()));
     this.byName.clear();
   }
+}
+
+/** An HTTP upstream's 404 to Airlock's session: it restarted, or dropped the session. */
+function sessionGone(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 404;
 }
 
 /** Request ids are strings or numbers: `1` and `"1"` are different requests. */

@@ -1,6 +1,9 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -135,7 +138,10 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
         closing: fixtureLike('closing'),
         fragile: fixtureLike('fragile'),
       },
-      rules: [{ id: 'shared-pay', upstream: 'shared', tool: 'pay', action: 'require_approval', reason: 'payments need a human' }],
+      rules: [
+        { id: 'shared-pay', upstream: 'shared', tool: 'pay', action: 'require_approval', reason: 'payments need a human' },
+        { id: 'fragile-notify', upstream: 'fragile', tool: 'notify', action: 'require_approval', reason: 'held in the crash test' },
+      ],
     });
     owner = await h.person('approver');
     reviewer = await h.person('approver');
@@ -612,19 +618,23 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     expect(await sessionStatus(tokenB, 'closing', sessionOf(b))).toBe(200);
   });
 
-  it('the upstream dying closes every session on it with an error; the next session starts a new process', async () => {
+  it('the upstream dying ends only the calls in flight: sessions and held calls stay, and the next call starts it again', async () => {
     const a = await h.connect(tokenA, 'fragile');
     const b = await h.connect(tokenB, 'fragile');
     const idle = await h.connect(tokenA, 'fragile');
-    const sessions = [
-      { token: tokenA, id: sessionOf(a) },
-      { token: tokenB, id: sessionOf(b) },
-      { token: tokenA, id: sessionOf(idle) },
-    ];
     expect(text(await idle.callTool({ name: 'echo', arguments: { tag: 'before' } }))).toBe('before');
     const [first] = starts(log('fragile'));
     expect(starts(log('fragile'))).toEqual([first]);
 
+    // another agent's call waits for a reviewer when the server dies
+    const held = idle.callTool({ name: 'notify', arguments: { notifications: [] } });
+    const request = await eventually(async () => {
+      const [row] = await h.t.database.orm
+        .select()
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.sessionId, sessionOf(idle)), eq(approvalRequests.status, 'pending')));
+      return row;
+    });
     const inflight = a.callTool({ name: 'echo', arguments: { tag: 'interrupted', delay: 20_000 } }).then(
       () => null,
       (error: Error) => error,
@@ -637,23 +647,69 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     expect(crashed).toBeInstanceOf(Error);
     expect(await inflight).toBeInstanceOf(Error);
 
-    // all three sessions are gone, the idle one included
-    for (const session of sessions) {
-      await eventually(async () => (await sessionStatus(session.token, 'fragile', session.id)) === 404, 5000);
-    }
-    // the interrupted calls are audited as such, under their own sessions
-    const interrupted = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.interrupted'));
-    const bySession = (id: string) => interrupted.filter((e) => e.sessionId === id).map((e) => e.payload);
-    expect(bySession(sessionOf(a))).toEqual([expect.objectContaining({ upstream: 'fragile', tool: 'echo' })]);
-    expect(bySession(sessionOf(b))).toEqual([expect.objectContaining({ upstream: 'fragile', tool: 'crash' })]);
+    // the two calls in flight are audited with the error they ended with, under their own sessions
+    const results = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.result'));
+    const bySession = (id: string) => results.filter((e) => e.sessionId === id).map((e) => e.payload);
+    expect(bySession(sessionOf(a))).toEqual([expect.objectContaining({ upstream: 'fragile', tool: 'echo', ok: false })]);
+    expect(bySession(sessionOf(b))).toEqual([expect.objectContaining({ upstream: 'fragile', tool: 'crash', ok: false })]);
 
-    const next = await h.connect(tokenB, 'fragile');
-    expect(text(await next.callTool({ name: 'echo', arguments: { tag: 'reborn' } }))).toBe('reborn');
+    // every session is still there, and the held call runs, on a new process, once approved
+    for (const [token, client] of [
+      [tokenA, a],
+      [tokenB, b],
+      [tokenA, idle],
+    ] as const) {
+      expect(await sessionStatus(token, 'fragile', sessionOf(client))).toBe(200);
+    }
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    expect(text(await held)).toBe('sent');
+    expect(text(await b.callTool({ name: 'echo', arguments: { tag: 'reborn' } }))).toBe('reborn');
     const pids = starts(log('fragile'));
     expect(pids).toHaveLength(2);
     expect(pids[0]).toBe(first);
     const reborn = readLog(log('fragile')).find((e) => e.event === 'call' && e.tag === 'reborn');
     expect(reborn?.pid).toBe(pids[1]);
+  });
+});
+
+describe.each(backends())('a shared HTTP upstream that restarts, on %s', (backend) => {
+  let h: TestAirlock | undefined;
+  let server: ChildProcess | undefined;
+  afterAll(async () => {
+    server?.kill('SIGKILL');
+    await h?.close();
+  });
+
+  /** Start the HTTP fixture server; resolves with its port. */
+  const startServer = async (port: number): Promise<number> => {
+    server = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/fixtures/http-server.ts'), String(port)], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const [line] = (await once(createInterface({ input: server.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+    return Number(line.split(' ')[1]);
+  };
+
+  it('is connected again, without an error, for the session that was using it and for new ones', async () => {
+    const port = await startServer(0);
+    h = await startTestAirlock(backend, { upstreams: { web: { transport: 'http', url: `http://127.0.0.1:${port}/mcp`, shared: true } } });
+    const owner = await h.person('approver');
+    const token = await h.agent(owner.email);
+    const before = await h.connect(token, 'web');
+    const first = text(await before.callTool({ name: 'echo', arguments: { tag: 'one' } }));
+    expect(first).toMatch(/^pid \d+: one$/);
+
+    // the server restarts (a deploy, a crash): Airlock's session there is gone, the port is the same
+    const stopped = server as ChildProcess;
+    stopped.kill('SIGKILL');
+    await once(stopped, 'exit');
+    await startServer(port);
+
+    const again = text(await before.callTool({ name: 'echo', arguments: { tag: 'two' } }));
+    expect(again).toMatch(/^pid \d+: two$/);
+    expect(again.split(':')[0]).not.toBe(first.split(':')[0]);
+    const after = await h.connect(token, 'web');
+    expect(text(await after.callTool({ name: 'echo', arguments: { tag: 'three' } }))).toBe(`${again.split(':')[0]}: three`);
   });
 });
 
