@@ -170,15 +170,16 @@ export class SharedUpstream {
         const uri = typeof params?.uri === 'string' ? params.uri : undefined;
         if (uri === undefined) break;
         const subscribers = this.subscriptions.get(uri) ?? new Set<SharedChannel>();
-        const subscribe = request.method === 'resources/subscribe';
-        // the upstream hears the first subscription and the last unsubscription
-        const tellUpstream = subscribe ? subscribers.size === 0 : subscribers.size === 1 && subscribers.has(channel);
-        if (subscribe) subscribers.add(channel);
-        else subscribers.delete(channel);
-        if (subscribers.size > 0) this.subscriptions.set(uri, subscribers);
-        else this.subscriptions.delete(uri);
-        if (!tellUpstream) return channel.deliver(resultResponse(request.id, {}));
-        if (subscribe) return this.forward(channel, request, uri);
+        // every subscription is the upstream's to accept (it is idempotent there); an unsubscription
+        // reaches it only from the last subscriber, since it would end everyone's
+        if (request.method === 'resources/subscribe') {
+          subscribers.add(channel);
+          this.subscriptions.set(uri, subscribers);
+          return this.forward(channel, request, uri);
+        }
+        const last = subscribers.size === 1 && subscribers.has(channel);
+        this.unsubscribe(channel, uri);
+        if (!last) return channel.deliver(resultResponse(request.id, {}));
         break;
       }
     }

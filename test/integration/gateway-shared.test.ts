@@ -491,7 +491,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     expect([...seenA.logs, ...seenB.logs, ...seenC.logs]).toEqual([]);
   });
 
-  it('tells the upstream of the first subscription to a resource and of the last one ending, a closed session’s included', async () => {
+  it('passes every subscription to a resource upstream, and only the last one ending, a closed session’s included', async () => {
     const a = await h.connect(tokenA, 'probe');
     const b = await h.connect(tokenB, 'probe');
     const uri = 'test://counted';
@@ -501,13 +501,14 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
         .map((e) => e.event);
     await a.subscribeResource({ uri });
     await b.subscribeResource({ uri });
-    expect(upstreamSaw()).toEqual(['subscribe']);
+    expect(upstreamSaw()).toEqual(['subscribe', 'subscribe']);
+    // a's unsubscribing must not end b's subscription
     await a.unsubscribeResource({ uri });
-    expect(upstreamSaw()).toEqual(['subscribe']);
+    expect(upstreamSaw()).toEqual(['subscribe', 'subscribe']);
     // the last subscriber's session ends without unsubscribing: Airlock unsubscribes for it
     await (b.transport as StreamableHTTPClientTransport).terminateSession();
-    await eventually(() => upstreamSaw().length === 2);
-    expect(upstreamSaw()).toEqual(['subscribe', 'unsubscribe']);
+    await eventually(() => upstreamSaw().length === 3);
+    expect(upstreamSaw()).toEqual(['subscribe', 'subscribe', 'unsubscribe']);
   });
 
   it('forwards a session’s cancellation upstream for that session’s request only', async () => {
