@@ -66,10 +66,6 @@ export class SharedUpstream {
     return new SharedChannel(this);
   }
 
-  get sessions(): number {
-    return this.channels.size;
-  }
-
   /** The upstream's initialize result, connecting first if no connection is up. */
   connect(): Promise<Record<string, unknown>> {
     this.ready ??= this.open().catch((error: unknown) => {
