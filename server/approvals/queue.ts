@@ -3,7 +3,8 @@ import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
 import { agents, approvalRequests, approvalStatuses, users } from '../../db/schema';
-import { classifySecret, type RiskFlag, type RiskLevel } from '../lib/inspect';
+import type { RiskFlag, RiskLevel } from '../lib/inspect';
+import { MASK_MARKER, MASKED_KEY_PREFIX, maskArguments } from './masking';
 
 /** Everything the queue and history show of a request, without its (possibly huge) arguments. */
 export type QueueItem = {
@@ -231,14 +232,21 @@ export function previewArguments(head: string, length: number): string {
   } catch {
     return '';
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return short(JSON.stringify(value), 80);
-  const parts = Object.entries(value).map(([key, item]) => {
-    if (item !== null && typeof item !== 'object' && classifySecret(key, item)) return `${key}: ••••••`;
+  // the console's one judgement of secrets, keys included (a key can itself be a token)
+  const { masked } = maskArguments(value);
+  if (masked === null || typeof masked !== 'object' || Array.isArray(masked)) return short(JSON.stringify(masked), 80);
+  const parts = Object.entries(masked).map(([rawKey, item]) => {
+    const key = rawKey.startsWith(MASKED_KEY_PREFIX) ? '••••••' : rawKey;
+    if (isMaskMarker(item)) return `${key}: ••••••`;
     if (typeof item === 'string') return `${key}: ${JSON.stringify(short(item, 40))}`;
     if (item !== null && typeof item === 'object') return `${key}: ${Array.isArray(item) ? `[${item.length}]` : '{…}'}`;
     return `${key}: ${JSON.stringify(item)}`;
   });
   return short(parts.join(', '), 160);
+}
+
+function isMaskMarker(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 1 && MASK_MARKER in value;
 }
 
 function short(text: string, max: number): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findMaskedSecret, MAX_LISTED_SECRETS, MAX_SECRET_DEPTH, maskArguments } from '../../server/approvals/masking';
+import { findMaskedSecret, MASKED_KEY_PREFIX, MAX_LISTED_SECRETS, MAX_SECRET_DEPTH, maskArguments } from '../../server/approvals/masking';
+import { previewArguments } from '../../server/approvals/queue';
 import { findSecrets } from '../../server/lib/inspect';
 
 // assembled at run time so secret scanners do not flag this file
@@ -168,5 +169,26 @@ describe('findMaskedSecret', () => {
     ['an index given as a string', ['nested', 'api_keys', '1'], false, null],
   ])('%s', (_name, path, key, expected) => {
     expect(findMaskedSecret(args, path, key)).toEqual(expected);
+  });
+});
+
+describe('previewArguments (the queue row and its socket.io event)', () => {
+  const preview = (value: unknown) => {
+    const text = JSON.stringify(value);
+    return previewArguments(text, text.length);
+  };
+
+  it('masks a secret value and a key that is itself a secret, as the request page does', () => {
+    const shown = preview({ to: 'ops@example.com', apiKey: stripeKey, [githubToken]: true });
+    expect(shown).toContain('to: "ops@example.com"');
+    expect(shown).toContain('apiKey: ••••••');
+    expect(shown).toContain('••••••: true');
+    expect(shown).not.toContain(stripeKey);
+    expect(shown).not.toContain('ghp_');
+    expect(shown).not.toContain(MASKED_KEY_PREFIX);
+  });
+
+  it('shows nested values only by their shape', () => {
+    expect(preview({ headers: { Authorization: 'Bearer abcdefghijklmnopqrstuvwxyz0123' }, ids: [1, 2, 3] })).toBe('headers: {…}, ids: [3]');
   });
 });
