@@ -3,16 +3,17 @@ import type { Database } from '../../db/client';
 import { auditEvents, upstreams } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
+import { classifySecret } from '../lib/inspect';
 import type { Rule } from '../policy/types';
 import type { UpstreamConfig } from './schema';
 
-const SECRET_FLAG = /(token|secret|password|passwd|api[-_]?key|auth|credential)/i;
 const MASK = '***';
 
 /**
  * An upstream declaration as the database, the audit log and the console keep it: env and
- * header values, a URL's password and query values, and command-line arguments that look
- * like secrets (`--token x`, `--api-key=x`, `PASSWORD=x`) masked.
+ * header values, a URL's password and query values, and command-line arguments that are
+ * secrets by their name (`--token x`, `--api-key=x`, `PASSWORD=x`) or their shape (a token,
+ * a URL with a password), as `classifySecret` judges them everywhere else, masked.
  */
 export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
   const mask = (values: Record<string, string>) => Object.fromEntries(Object.keys(values).map((key) => [key, MASK]));
@@ -28,12 +29,13 @@ export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
       return { ...redacted, url: MASK };
     }
   }
+  const flagName = (flag: string) => flag.replace(/^-+/, '');
   const args = redacted.args.map((arg, index) => {
     const eq = arg.indexOf('=');
-    if (eq > 0 && SECRET_FLAG.test(arg.slice(0, eq))) return `${arg.slice(0, eq)}=${MASK}`;
-    const previous = redacted.args[index - 1];
-    if (index > 0 && previous.startsWith('-') && !previous.includes('=') && SECRET_FLAG.test(previous) && !arg.startsWith('-')) return MASK;
-    return arg;
+    if (eq > 0 && classifySecret(flagName(arg.slice(0, eq)), arg.slice(eq + 1))) return `${arg.slice(0, eq)}=${MASK}`;
+    const previous = index > 0 ? redacted.args[index - 1] : '';
+    const named = previous.startsWith('-') && !previous.includes('=') && !arg.startsWith('-') ? flagName(previous) : null;
+    return classifySecret(named, arg) ? MASK : arg;
   });
   return { ...redacted, args };
 }

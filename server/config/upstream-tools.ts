@@ -45,9 +45,6 @@ function snapshotTools(snapshot: unknown): z.infer<typeof ZToolSnapshot>[] | nul
   });
 }
 
-/** Display and storage use one redaction (server/config/sync.ts). */
-export const redactForDisplay = redactUpstream;
-
 export type ListUpstreamToolsOptions = { config: Pick<Config, 'upstreams' | 'rules'> };
 
 /**
@@ -65,7 +62,8 @@ export async function listUpstreamTools(db: Executor, { config }: ListUpstreamTo
       return {
         name,
         transport: upstream.transport,
-        config: redactForDisplay(upstream),
+        // display and storage use one redaction
+        config: redactUpstream(upstream),
         tools: tools?.map((tool) => describeTool(config.rules, name, tool)).sort((a, b) => a.name.localeCompare(b.name)) ?? null,
         toolsListedAt: tools ? (row?.toolsListedAt ?? null) : null,
       };
