@@ -18,8 +18,6 @@ export type AuditInput = {
 
 export type AuditEvent = typeof auditEvents.$inferSelect;
 
-/** Serializes appends across every process sharing the database (the chain needs one order). */
-export const AUDIT_LOCK = 0x61756474; // "audt", also in db/migrations/0003_audit_append_function.sql
 export const GENESIS_HASH = '0'.repeat(64);
 
 type Content = Pick<AuditEvent, 'id' | 'at' | 'type' | 'actorType' | 'actorId' | 'requestId' | 'sessionId'>;

@@ -88,10 +88,6 @@ export class Gateway {
     this.sweepTimer.unref();
   }
 
-  get sessionCount(): number {
-    return this.sessions.size;
-  }
-
   /**
    * PGlite serves one process, so a request still pending at start was held by a process
    * that is gone: its agent's connection is lost and it must never run.

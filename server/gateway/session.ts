@@ -550,8 +550,4 @@ export class GatewaySession {
     this.options.onClosed(this);
     await Promise.allSettled([this.upstream?.close(), this.downstream.close()]);
   }
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
 }

@@ -6,29 +6,14 @@ import { encode } from 'next-auth/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query, sql } from '../../db/client';
 import type { Role } from '../../db/schema';
-import { searchAudit, verifyAudit } from '../../server/audit';
-import {
-  authenticateAgent,
-  authenticateApiToken,
-  authenticatePassword,
-  authenticateRequest,
-  authOptions,
-  authSecret,
-  can,
-  createAgent,
-  createApiToken,
-  createUser,
-  listAgents,
-  listUsers,
-  requirePermission,
-  resetPassword,
-  revokeAgent,
-  revokeApiToken,
-  SECURE_SESSION_COOKIE,
-  SESSION_COOKIE,
-  setUserDisabled,
-  setUserRole,
-} from '../../server/auth';
+import { searchAudit } from '../../server/audit/search';
+import { verifyAudit } from '../../server/audit/verify';
+import { authenticateAgent, createAgent, listAgents, revokeAgent } from '../../server/auth/agents';
+import { authenticateApiToken, createApiToken, revokeApiToken } from '../../server/auth/api-tokens';
+import { authOptions, authSecret } from '../../server/auth/next-auth';
+import { can } from '../../server/auth/permissions';
+import { authenticateRequest, requirePermission, SECURE_SESSION_COOKIE, SESSION_COOKIE } from '../../server/auth/session';
+import { authenticatePassword, createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../../server/auth/users';
 import { hashToken } from '../../server/lib/digest';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
 

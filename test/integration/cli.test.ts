@@ -11,8 +11,11 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type Database, openDatabase, query, sql } from '../../db/client';
-import { searchAudit, verifyAuditExport } from '../../server/audit';
-import { authenticateAgent, authenticateApiToken, authenticatePassword } from '../../server/auth';
+import { searchAudit } from '../../server/audit/search';
+import { verifyAuditExport } from '../../server/audit/verify';
+import { authenticateAgent } from '../../server/auth/agents';
+import { authenticateApiToken } from '../../server/auth/api-tokens';
+import { authenticatePassword } from '../../server/auth/users';
 import { backends, createTestDatabaseUrl } from '../helpers/db';
 
 const BIN = resolve(import.meta.dirname, '../../bin/airlock.mjs');
