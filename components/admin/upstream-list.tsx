@@ -1,4 +1,5 @@
 import type { ToolListing, UpstreamListing } from '@/server/config/upstream-tools';
+import { VisibleText } from '../approvals/untrusted-text';
 import { formatTime } from './format';
 
 const HINT_LABELS: Record<string, [whenTrue: string, whenFalse: string]> = {
@@ -118,9 +119,20 @@ function Tools({ upstream }: { upstream: UpstreamListing }) {
             {upstream.tools.map((tool) => (
               <tr key={tool.name}>
                 <td data-label="Tool">
-                  <span className="admin-strong mono">{tool.name}</span>
-                  {tool.title ? <div>{tool.title}</div> : null}
-                  {tool.description ? <div className="muted admin-clamp">{tool.description}</div> : null}
+                  {/* invariant 8: names and descriptions come from the server; invisible characters are marked */}
+                  <span className="admin-strong mono">
+                    <VisibleText text={tool.name} />
+                  </span>
+                  {tool.title ? (
+                    <div>
+                      <VisibleText text={tool.title} />
+                    </div>
+                  ) : null}
+                  {tool.description ? (
+                    <div className="muted admin-clamp">
+                      <VisibleText text={tool.description} />
+                    </div>
+                  ) : null}
                 </td>
                 <td data-label="Annotations">
                   <Annotations annotations={tool.annotations} />

@@ -3,9 +3,10 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { ZUpstreamName } from '../config/schema';
 
 export const ZConnectOptions = z.object({
-  upstream: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'upstream names are 1-63 letters, digits, "-" or "_"'),
+  upstream: ZUpstreamName,
   url: z.url({ protocol: /^https?$/, error: 'the gateway URL must be an http(s) URL, e.g. http://localhost:3000' }),
   token: z.string().min(1, 'an agent token is required (--token or AIRLOCK_TOKEN)'),
 });
