@@ -55,10 +55,13 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
 const APPEND_SQL = 'select out_seq, out_hash, out_prev_hash from airlock_audit_append($1::jsonb)';
 type AppendRow = { out_seq: number | string; out_hash: string; out_prev_hash: string };
 
-function prepare(inputs: AuditInput[]) {
+/** An event whose payload is already serialized (the writer serializes it once, on `record`). */
+export type SerializedAuditInput = AuditInput & { payloadText: string };
+
+function prepare(inputs: (AuditInput | SerializedAuditInput)[]) {
   const at = new Date();
   const prepared = inputs.map((input) => {
-    const payloadText = JSON.stringify(input.payload ?? {});
+    const payloadText = 'payloadText' in input ? input.payloadText : JSON.stringify(input.payload ?? {});
     const content: Content = {
       id: randomUUID(),
       at,
@@ -109,7 +112,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
  * The same, outside any transaction, straight through the driver: the statement commits
  * when it returns. The gateway's per-call path (AuditWriter) uses it.
  */
-export async function appendAuditNow(database: Database, inputs: AuditInput[]): Promise<AuditEvent[]> {
+export async function appendAuditNow(database: Database, inputs: (AuditInput | SerializedAuditInput)[]): Promise<AuditEvent[]> {
   if (inputs.length === 0) return [];
   const { prepared, json } = prepare(inputs);
   return assemble(prepared, await database.raw<AppendRow>(APPEND_SQL, [json]));

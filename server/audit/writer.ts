@@ -1,10 +1,10 @@
 import type { Database } from '../../db/client';
-import { type AuditEvent, type AuditInput, appendAuditNow } from './append';
+import { type AuditEvent, type AuditInput, appendAuditNow, type SerializedAuditInput } from './append';
 
 /** Enough to amortise a commit, small enough to keep one transaction short. */
 const MAX_BATCH = 500;
 
-type Pending = { input: AuditInput; resolve: (event: AuditEvent) => void; reject: (error: unknown) => void };
+type Pending = { input: SerializedAuditInput; resolve: (event: AuditEvent) => void; reject: (error: unknown) => void };
 
 /**
  * Group commit for high-rate audit events (every allowed tool call is one). `record()`
@@ -22,14 +22,15 @@ export class AuditWriter {
   /** Append one event; rejects if its transaction fails, and the caller must then fail closed. */
   record(input: AuditInput): Promise<AuditEvent> {
     if (this.closed) return Promise.reject(new Error('audit writer is closed'));
+    let payloadText: string;
     try {
-      // A payload that cannot be stored (BigInt, cycle) is refused alone rather than failing its whole batch.
-      JSON.stringify(input.payload);
+      // serialized once, here: a payload that cannot be stored (BigInt, cycle) is refused alone rather than failing its whole batch
+      payloadText = JSON.stringify(input.payload ?? {});
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ input, resolve, reject });
+      this.queue.push({ input: { ...input, payloadText }, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
