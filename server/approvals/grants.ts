@@ -50,18 +50,16 @@ export async function createGrant(
   return grant;
 }
 
-/** The live grant covering a call, if any (the gateway asks before holding). */
-export async function findGrant(
+/**
+ * The live grants of a session for a tool (the gateway asks before holding a call). Each is
+ * bound to the definition the reviewer saw: the caller compares `toolDefinitionHash` with the
+ * tool's current definition, and reads that only when there is a grant to compare.
+ */
+export async function findGrants(
   db: Executor,
-  {
-    agentId,
-    sessionId,
-    upstream,
-    tool,
-    toolDefinitionHash,
-  }: { agentId: string; sessionId: string; upstream: string; tool: string; toolDefinitionHash: string },
-): Promise<Grant | null> {
-  const [grant] = await db
+  { agentId, sessionId, upstream, tool }: { agentId: string; sessionId: string; upstream: string; tool: string },
+): Promise<Grant[]> {
+  return db
     .select()
     .from(grants)
     .where(
@@ -70,13 +68,10 @@ export async function findGrant(
         eq(grants.upstream, upstream),
         eq(grants.tool, tool),
         eq(grants.agentId, agentId),
-        eq(grants.toolDefinitionHash, toolDefinitionHash),
         isNull(grants.revokedAt),
         gt(grants.expiresAt, new Date()),
       ),
-    )
-    .limit(1);
-  return grant ?? null;
+    );
 }
 
 /** Grants still in force, newest first, for the queue page. */

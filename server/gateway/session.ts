@@ -3,7 +3,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { findGrant } from '../approvals/grants';
+import { findGrants } from '../approvals/grants';
 import { maskArguments } from '../approvals/masking';
 import type { AuditInput } from '../audit/append';
 import type { UpstreamConfig } from '../config/schema';
@@ -471,17 +471,19 @@ export class GatewaySession {
   private async liveGrant(name: string, verdict: Verdict): Promise<string | null> {
     if (verdict.maxGrantMinutes <= 0 || verdict.quorum !== 1) return null;
     try {
-      await this.tools.refresh();
-      const current = await this.tools.find(name);
-      if (!current) return null;
-      const grant = await findGrant(this.context.database.orm, {
+      const grants = await findGrants(this.context.database.orm, {
         agentId: this.agent.id,
         sessionId: this.sessionId ?? '',
         upstream: this.upstreamName,
         tool: name,
-        toolDefinitionHash: digest(current),
       });
-      return grant?.id ?? null;
+      if (grants.length === 0) return null;
+      // a grant exists: the tool's definition, re-read from the upstream now, must be the one it was given for
+      await this.tools.refresh();
+      const current = await this.tools.find(name);
+      if (!current) return null;
+      const hash = digest(current);
+      return grants.find((grant) => grant.toolDefinitionHash === hash)?.id ?? null;
     } catch (error) {
       log.warn('gateway: grant check failed; holding the call', { error: String(error) });
       return null;
