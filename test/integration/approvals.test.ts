@@ -6,6 +6,7 @@ import { approvalRequests, approvalVotes } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
+import { verifyAudit } from '../../server/audit/verify';
 import { createAgent } from '../../server/auth/agents';
 import { createUser } from '../../server/auth/users';
 import { evaluate } from '../../server/policy/evaluate';
@@ -59,6 +60,9 @@ describe.each(backends())('decisions on %s', (backend) => {
       expect(loser.reason).toMatchObject({ code: 'conflict' });
       expect(rows.get(id)?.status).toBe(approve.status === 'fulfilled' ? 'approved' : 'denied');
     });
+    // 2,000 decisions appended their audit rows from concurrent transactions (parallel connections on
+    // PostgreSQL): the chain must still be one unbroken order
+    expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   }, 240_000);
 
   it('pages through pending requests in queue order without repeats or gaps', async () => {

@@ -1,4 +1,6 @@
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,12 +13,18 @@ const hostile = { transport: 'stdio' as const, command: process.execPath, args: 
 const text = (result: unknown) => (result as { content: { text?: string }[] }).content.map((c) => c.text ?? '').join('\n');
 
 describe.each(backends())('a hostile upstream on %s', (backend) => {
+  const logDir = mkdtempSync(join(tmpdir(), 'airlock-hostile-'));
   let h: TestAirlock;
   let reviewer: Person;
   let token: string;
 
   beforeAll(async () => {
-    h = await startTestAirlock(backend, { upstreams: { hostile } });
+    h = await startTestAirlock(backend, {
+      upstreams: {
+        hostile,
+        'no-tool-list': { ...hostile, env: { HOSTILE_NO_TOOL_LIST: '1', HOSTILE_LOG: join(logDir, 'no-tool-list.log') } },
+      },
+    });
     const owner = await h.person('approver');
     reviewer = await h.person('approver');
     token = await h.agent(owner.email);
@@ -68,5 +76,17 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     expect(String(result)).toMatch(/closed/);
     const [interrupted] = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.interrupted'));
     expect(interrupted.payload).toMatchObject({ tool: 'slow', upstream: 'hostile', reason: 'upstream hostile closed' });
+  });
+
+  it('refuses a call, never forwarding it, when the upstream’s tool list cannot be read (fail closed)', async () => {
+    const client = await h.connect(token, 'no-tool-list');
+    const result = await client.callTool({ name: 'risky', arguments: {} });
+    expect(result.isError).toBe(true);
+    expect(text(result)).toMatch(/could not read the tool list of no-tool-list .*not executed/);
+    const methods = readFileSync(join(logDir, 'no-tool-list.log'), 'utf8').split('\n').filter(Boolean);
+    expect(methods).toContain('tools/list');
+    expect(methods).not.toContain('tools/call');
+    const refused = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
+    expect(refused.map((row) => row.payload)).toEqual([expect.objectContaining({ upstream: 'no-tool-list', tool: 'risky' })]);
   });
 });

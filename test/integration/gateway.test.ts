@@ -195,7 +195,9 @@ describe.each(backends())('gateway on %s', (backend) => {
         params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
       }),
     });
+    expect(init.status).toBe(200);
     const sessionId = init.headers.get('mcp-session-id') ?? '';
+    expect(sessionId).not.toBe('');
     await init.text();
     const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' };
     await fetch(`${h.url}/mcp/fixture`, {
@@ -213,14 +215,15 @@ describe.each(backends())('gateway on %s', (backend) => {
         { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'changed my mind' } },
       ]),
     }).catch(() => {});
-    await new Promise((r) => setTimeout(r, 800));
-    const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId));
-    for (const row of rows) {
-      expect(row.status).toBe('cancelled');
-      await expect(decide(h.t.database, { requestId: row.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
-        code: 'conflict',
-      });
-    }
+    // the hold is recorded (the gateway did see the call), and ends cancelled
+    const [row] = await eventually(async () => {
+      const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId));
+      return rows.length === 1 && rows[0].status !== 'pending' && rows;
+    });
+    expect(row.status).toBe('cancelled');
+    await expect(decide(h.t.database, { requestId: row.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
     await new Promise((r) => setTimeout(r, 300));
     expect(payCalls()).toHaveLength(before);
     controller.abort();
