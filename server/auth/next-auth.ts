@@ -8,7 +8,7 @@ import type { Database } from '../../db/client';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, inTransaction } from './executor';
-import { SECURE_SESSION_COOKIE, SESSION_COOKIE, type SessionUser, toSessionUser } from './session';
+import { SECURE_SESSION_COOKIE, SESSION_COOKIE, type SessionUser, sessionOutlived, toSessionUser } from './session';
 import { authenticatePassword, findUserByEmail, findUserById, type SignInClient, type User } from './users';
 
 /** Short sessions: a stolen cookie is worth little for long, and reviewers re-authenticate daily. */
@@ -233,6 +233,9 @@ export function authOptions(getDb: () => Database, config: AuthOptionsConfig = {
         // throwing makes next-auth clear the session cookie
         const user = token.sub ? await findUserById(getDb(), { userId: token.sub }) : null;
         if (!user || user.disabled) throw new AirlockError('unauthorized', 'this account is disabled or no longer exists');
+        if (sessionOutlived(user, typeof token.iat === 'number' ? token.iat : 0)) {
+          throw new AirlockError('unauthorized', 'your password was reset; sign in again');
+        }
         const result: Session & { user: SessionUser } = { expires: session.expires, user: toSessionUser(user) };
         return result;
       },

@@ -66,12 +66,19 @@ export async function authenticateRequest(db: DatabaseOrExecutor, request: Reque
   if (!userId) throw new AirlockError('unauthorized', 'your session has expired; sign in again');
   const user = await findUserById(db, { userId });
   if (!user || user.disabled) throw new AirlockError('unauthorized', 'this account is disabled or no longer exists');
-  // a session from before a password reset is over
-  const issued = typeof token?.iat === 'number' ? token.iat : 0;
-  if (user.sessionsValidAfter && issued < Math.floor(user.sessionsValidAfter.getTime() / 1000)) {
+  if (sessionOutlived(user, typeof token?.iat === 'number' ? token.iat : 0)) {
     throw new AirlockError('unauthorized', 'your password was reset; sign in again');
   }
   return toSessionUser(user);
+}
+
+/**
+ * Whether a console session issued at `issuedAt` (seconds) ended with a later password reset.
+ * Every reader of a session asks: route handlers and pages, next-auth's session callback, and
+ * the realtime re-check.
+ */
+export function sessionOutlived(user: Pick<User, 'sessionsValidAfter'>, issuedAt: number): boolean {
+  return user.sessionsValidAfter !== null && issuedAt < Math.floor(user.sessionsValidAfter.getTime() / 1000);
 }
 
 /** Throw `forbidden` unless the user's role grants `permission`. */

@@ -6,7 +6,7 @@ import { users } from '../../db/schema';
 import { getQueueItem, type QueueItem } from '../approvals/queue';
 import { APPROVALS_CHANNEL } from '../approvals/types';
 import { can } from '../auth/permissions';
-import { authenticateRequest, type SessionUser } from '../auth/session';
+import { authenticateRequest, type SessionUser, sessionOutlived } from '../auth/session';
 import { log } from '../lib/log';
 
 /** Server → console events. Hints only (invariant 6): consoles resync from the API on (re)connect. */
@@ -18,7 +18,8 @@ export type ServerEvents = {
 };
 export type ClientEvents = Record<string, never>;
 
-type Data = { user: SessionUser; checkedAt: number };
+/** `cookieSince`: when a cookie-authenticated socket was accepted (seconds); null for an API token. */
+type Data = { user: SessionUser; cookieSince: number | null };
 type ConsoleSocket = Socket<ClientEvents, ServerEvents, Record<string, never>, Data>;
 
 const ROOM = 'approvals';
@@ -62,7 +63,7 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
         options.secret(),
       );
       if (!can(user.role, 'approvals.read')) return next(new Error('forbidden'));
-      socket.data = { user, checkedAt: Date.now() };
+      socket.data = { user, cookieSince: typeof token === 'string' ? null : Math.floor(Date.now() / 1000) };
       next();
     } catch {
       next(new Error('unauthorized'));
@@ -106,10 +107,10 @@ async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string
   const sockets = await io.fetchSockets();
   if (sockets.length === 0) return;
   const ids = [...new Set(sockets.map((s) => s.data.user.id))];
-  let rows: { id: string; role: SessionUser['role']; disabled: boolean }[];
+  let rows: { id: string; role: SessionUser['role']; disabled: boolean; sessionsValidAfter: Date | null }[];
   try {
     rows = await database.orm
-      .select({ id: users.id, role: users.role, disabled: users.disabled })
+      .select({ id: users.id, role: users.role, disabled: users.disabled, sessionsValidAfter: users.sessionsValidAfter })
       .from(users)
       .where(inArray(users.id, ids));
   } catch {
@@ -118,12 +119,13 @@ async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string
   const current = new Map(rows.map((row) => [row.id, row]));
   for (const socket of sockets) {
     const row = current.get(socket.data.user.id);
-    if (!row || row.disabled || !can(row.role, 'approvals.read')) {
+    // a cookie issued before the handshake is outlived by a reset after it, as every other reader judges
+    const reset = socket.data.cookieSince !== null && sessionOutlived(row ?? { sessionsValidAfter: null }, socket.data.cookieSince);
+    if (!row || row.disabled || !can(row.role, 'approvals.read') || reset) {
       socket.disconnect(true);
       continue;
     }
     socket.data.user = { ...socket.data.user, role: row.role };
-    socket.data.checkedAt = Date.now();
   }
 }
 

@@ -1,8 +1,11 @@
+import { encode } from 'next-auth/jwt';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client';
 import { decide } from '../../server/approvals/decide';
-import { setUserDisabled } from '../../server/auth/users';
+import { authSecret } from '../../server/auth/next-auth';
+import { SESSION_COOKIE } from '../../server/auth/session';
+import { resetPassword, setUserDisabled } from '../../server/auth/users';
 import { parseConfig } from '../../server/config/load';
 import { type Airlock, startAirlock } from '../../server/index';
 import { eventually, fixtureUpstream, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
@@ -69,6 +72,26 @@ describe.each(backends())('realtime on %s', (backend) => {
     await connected(c.socket);
     await setUserDisabled(h.t.database, { email: leaving.email, disabled: true });
     await eventually(() => !c.socket.connected, 15_000);
+  });
+
+  it('drops the socket of a console session signed in before a password reset; the user’s API token stays', async () => {
+    const person = await h.person('approver');
+    const cookie = await encode({ token: { sub: person.id }, secret: authSecret(h.t.database) });
+    const session = io(h.url, {
+      path: '/socket.io',
+      transports: ['websocket'],
+      extraHeaders: { cookie: `${SESSION_COOKIE}=${cookie}` },
+      reconnection: false,
+    });
+    const script = follow(h.url, person.token);
+    sockets.push(session, script.socket);
+    await connected(session);
+    await connected(script.socket);
+    // session times have one-second resolution: the reset must come in a later second
+    await new Promise((r) => setTimeout(r, 1100));
+    await resetPassword(h.t.database, { email: person.email, password: 'a brand new password' });
+    await eventually(() => !session.connected, 15_000);
+    expect(script.socket.connected).toBe(true);
   });
 });
 
