@@ -1,4 +1,4 @@
-import { and, count, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../db/client';
 import { agents, approvalRequests, approvalVotes, type Role, users } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
@@ -7,6 +7,7 @@ import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
 import { notifyChange } from './lifecycle';
 import { maskArguments } from './masking';
+import { countedApprovals } from './quorum';
 import { checkArguments } from './schema-check';
 import type { ApprovalRequest, DecisionInput, Reviewer, RuleSnapshot } from './types';
 
@@ -89,17 +90,9 @@ export async function decide(database: Database, options: DecideOptions): Promis
     // invariant 4: quorum counts distinct people who may still decide now (an approver since
     // disabled or demoted no longer counts); roles are read here, not from the votes
     const [{ approvals }] = await tx
-      .select({ approvals: count() })
-      .from(approvalVotes)
-      .innerJoin(users, eq(users.id, approvalVotes.userId))
-      .where(
-        and(
-          eq(approvalVotes.requestId, requestId),
-          eq(approvalVotes.decision, 'approve'),
-          eq(users.disabled, false),
-          or(eq(users.role, 'admin'), inArray(users.role, request.approverRoles as Role[])),
-        ),
-      );
+      .select({ approvals: countedApprovals })
+      .from(approvalRequests)
+      .where(eq(approvalRequests.id, requestId));
 
     const status = decision === 'deny' ? 'denied' : approvals >= request.requiredApprovals ? 'approved' : null;
     if (!status) {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Executor } from '../../db/client';
 import { agents, approvalRequests, approvalStatuses, approvalVotes, auditEvents, users } from '../../db/schema';
 import { AirlockError } from '../lib/errors';
+import { countedApprovals } from './quorum';
 
 export const ZListQuery = z
   .object({
@@ -90,6 +91,7 @@ export async function getRequestDetail(db: Executor, id: string) {
       approvedArgumentsDigest: approvalRequests.approvedArgumentsDigest,
       executedAt: approvalRequests.executedAt,
       ownerEmail: users.email,
+      approvals: countedApprovals,
     })
     .from(approvalRequests)
     .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
@@ -116,7 +118,6 @@ export async function getRequestDetail(db: Executor, id: string) {
     decidedByEmail,
     agent: { ...row.agent, ownerEmail },
     votes,
-    approvals: votes.filter((v) => v.decision === 'approve').length,
     session,
   };
 }

@@ -5,6 +5,7 @@ import type { Executor } from '../../db/client';
 import { agents, approvalRequests, approvalStatuses, users } from '../../db/schema';
 import type { RiskFlag, RiskLevel } from '../lib/inspect';
 import { MASK_MARKER, MASKED_KEY_PREFIX, maskArguments } from './masking';
+import { countedApprovals } from './quorum';
 
 /** Everything the queue and history show of a request, without its (possibly huge) arguments. */
 export type QueueItem = {
@@ -67,10 +68,7 @@ const columns = {
   ownerEmail: owners.email,
   rule: approvalRequests.rule,
   requiredApprovals: approvalRequests.requiredApprovals,
-  approvals:
-    sql<number>`(select count(*) from approval_votes v where v.request_id = ${approvalRequests.id} and v.decision = 'approve')`.mapWith(
-      Number,
-    ),
+  approvals: countedApprovals,
   riskLevel: approvalRequests.riskLevel,
   riskFlags: approvalRequests.riskFlags,
   argumentsHead: sql<string>`substring(${approvalRequests.arguments} from 1 for ${PREVIEW_SOURCE})`,

@@ -4,6 +4,8 @@ import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
+import { getRequestDetail } from '../../server/approvals/queries';
+import { getQueueItem } from '../../server/approvals/queue';
 import type { ApprovalRequest } from '../../server/approvals/types';
 import { verifyAudit } from '../../server/audit/verify';
 import { revokeAgent } from '../../server/auth/agents';
@@ -396,6 +398,9 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     });
     await decide(h.t.database, { requestId: request.id, user: { id: leaving.id }, decision: 'approve' });
     await setUserRole(h.t.database, { email: leaving.email, role: 'auditor' });
+    // the console counts as the quorum does: the demoted approver's vote is not shown as counting
+    expect((await getQueueItem(h.t.database.orm, request.id))?.approvals).toBe(0);
+    expect((await getRequestDetail(h.t.database.orm, request.id)).approvals).toBe(0);
     const second = await decide(h.t.database, { requestId: request.id, user: { id: staying.id }, decision: 'approve' });
     expect(second).toMatchObject({ final: false, approvals: 1 });
     await new Promise((r) => setTimeout(r, 300));
