@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
@@ -223,7 +222,9 @@ export class GatewaySession {
   private async connectUpstream(initializeId: RequestId): Promise<void> {
     if (this.upstreamReady) return this.upstreamReady;
     const config = this.options.upstreamConfig;
-    const transport: Transport = config.shared ? this.context.shared.channel(this.upstreamName, config) : upstreamTransport(config);
+    const transport: Transport = config.shared
+      ? this.context.shared.channel(this.upstreamName, config)
+      : upstreamTransport(this.upstreamName, config);
     this.upstream = transport;
     transport.onmessage = (message) => {
       this.lastActivity = Date.now();
@@ -231,12 +232,6 @@ export class GatewaySession {
     };
     transport.onclose = () => void this.close(`upstream ${this.upstreamName} closed`);
     transport.onerror = (error) => log.debug(`gateway: upstream ${this.upstreamName}`, { error: error.message });
-    if (transport instanceof StdioClientTransport) {
-      // drained always (a full pipe would block the upstream), logged only at debug level
-      transport.stderr?.on('data', (chunk: Buffer) =>
-        log.enabled('debug') ? log.debug(`upstream ${this.upstreamName} stderr`, { text: chunk.toString().trimEnd() }) : undefined,
-      );
-    }
     this.upstreamReady = transport.start().catch(async (error: Error) => {
       this.upstream = undefined;
       await this.reply(

@@ -1,4 +1,3 @@
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/schema';
@@ -78,7 +77,7 @@ export class SharedUpstream {
   }
 
   private async open(): Promise<Record<string, unknown>> {
-    const transport: Transport = upstreamTransport(this.config);
+    const transport: Transport = upstreamTransport(this.name, this.config);
     this.transport = transport;
     transport.onmessage = (message) => {
       if (this.transport === transport) this.fromUpstream(message);
@@ -87,11 +86,6 @@ export class SharedUpstream {
       if (this.transport === transport) this.lost(`upstream ${this.name} closed`);
     };
     transport.onerror = (error) => log.debug(`gateway: shared upstream ${this.name}`, { error: error.message });
-    if (transport instanceof StdioClientTransport) {
-      transport.stderr?.on('data', (chunk: Buffer) =>
-        log.enabled('debug') ? log.debug(`upstream ${this.name} stderr`, { text: chunk.toString().trimEnd() }) : undefined,
-      );
-    }
     await transport.start();
     const answer = await this.request('initialize', {
       protocolVersion: LATEST_PROTOCOL_VERSION,
