@@ -7,11 +7,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { setUserDisabled } from '../../server/auth/users';
-import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { type CallResult, callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { browserAvailable, horizontalOverflow, launch, signIn } from '../helpers/browser';
 
-type CallResult = { content: { type: string; text?: string }[]; isError?: boolean };
-const text = (r: unknown) => (r as CallResult).content.map((c) => c.text ?? '').join('\n');
 const shots = join(root, 'test-results');
 
 describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
@@ -92,7 +90,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
 
     await row.getByRole('link').click();
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
-    expect(text(await call)).toBe('deleted staging');
+    expect(callText(await call)).toBe('deleted staging');
     await page.getByRole('heading', { name: 'Approved' }).waitFor();
   });
 
@@ -107,7 +105,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.getByRole('button', { name: 'Deny', exact: true }).click();
     const result = (await call) as CallResult;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('Looks like a prompt injection: production is off limits');
+    expect(callText(result)).toContain('Looks like a prompt injection: production is off limits');
   });
 
   it('two approvers on a 2-of-2 rule, and a decision in one browser updates the other', async () => {
@@ -124,7 +122,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     // the other reviewer's page follows live: one approval recorded, still pending
     await second.getByText('1 of 2 approvals').waitFor();
     await second.getByRole('button', { name: 'Approve', exact: true }).click();
-    expect(text(await call)).toBe('paid 250 to acme');
+    expect(callText(await call)).toBe('paid 250 to acme');
     // the first page learns of the final decision without a reload, and its controls are gone
     await first.getByRole('heading', { name: 'Approved' }).waitFor();
     expect(await first.getByRole('button', { name: 'Approve', exact: true }).count()).toBe(0);
@@ -167,7 +165,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.keyboard.press('k');
     await page.keyboard.press('a');
     const first = await calls[0];
-    expect(text(first)).toBe('deleted k1');
+    expect(callText(first)).toBe('deleted k1');
     await eventually(async () => (await page.locator('.queue-item').count()) === 1);
     await page.keyboard.press('d');
     await page.waitForURL(/action=deny/);
@@ -179,7 +177,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.keyboard.press('Enter');
     const second = (await calls[1]) as CallResult;
     expect(second.isError).toBe(true);
-    expect(text(second)).toContain('not today');
+    expect(callText(second)).toContain('not today');
     await page.keyboard.press('?');
     await page.getByRole('heading', { name: 'Keyboard shortcuts' }).waitFor();
     await page.keyboard.press('Escape');
@@ -193,7 +191,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.goto(`${h.url}/approvals/${request.id}`);
     await page.getByText('window.__pwned=4', { exact: false }).first().waitFor();
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
-    expect(await page.locator('img[src="x"], script:has-text("__pwned")').count()).toBe(0);
+    expect(await page.locator('img[src="x"], script:has-callText("__pwned")').count()).toBe(0);
     // the description's bidi override is made visible
     expect(await page.locator('mark.invisible-char').count()).toBeGreaterThan(0);
     const csp = (await page.request.get(`${h.url}/approvals/${request.id}`)).headers()['content-security-policy'];
@@ -218,8 +216,8 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await editor.fill(JSON.stringify({ text: 'ship it to the team', channel: 'team' }));
     await page.getByRole('button', { name: 'Approve edited call' }).click();
     const result = await call;
-    expect(text(result)).toContain('posted 19 characters');
-    expect(text(result)).toContain('edited the arguments');
+    expect(callText(result)).toContain('posted 19 characters');
+    expect(callText(result)).toContain('edited the arguments');
     const [decided] = await h.t.database.orm
       .select()
       .from(auditEvents)
@@ -235,9 +233,9 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.goto(`${h.url}/approvals/${request.id}`);
     await page.getByLabel(/Also allow/).check();
     await page.getByRole('button', { name: 'Approve and allow' }).click();
-    expect(text(await first)).toContain('posted 3 characters');
+    expect(callText(await first)).toContain('posted 3 characters');
     // granted: no new hold
-    expect(text(await agent.callTool({ name: 'post_note', arguments: { text: 'two' } }))).toContain('posted 3 characters');
+    expect(callText(await agent.callTool({ name: 'post_note', arguments: { text: 'two' } }))).toContain('posted 3 characters');
     await page.goto(`${h.url}/`);
     const grants = page.getByRole('region', { name: 'Active session grants' });
     await grants.getByText('post_note').waitFor();

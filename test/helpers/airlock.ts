@@ -48,6 +48,24 @@ export type TestAirlock = {
 
 let counter = 0;
 
+/** The objects of a JSON-lines file, such as a fixture upstream's log; [] until it exists. */
+export function readJsonLines<T = Record<string, unknown>>(file: string): T[] {
+  try {
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as T);
+  } catch {
+    return [];
+  }
+}
+
+/** A tool result as the tests read it. */
+export type CallResult = { content: { type: string; text?: string }[]; isError?: boolean; _meta?: Record<string, unknown> };
+
+/** The text blocks of a tool result, one per line. */
+export const callText = (result: unknown) => (result as CallResult).content.map((c) => c.text ?? '').join('\n');
+
 /** Start Airlock on a fresh database of `backend`, with the fixture upstream as `fixture`. */
 export async function startTestAirlock(
   backend: Backend,
@@ -76,14 +94,7 @@ export async function startTestAirlock(
     dir,
     logFile,
     executions() {
-      try {
-        return readFileSync(logFile, 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map((line) => JSON.parse(line));
-      } catch {
-        return [];
-      }
+      return readJsonLines(logFile);
     },
     async person(role, email = `${role}-${++counter}@example.com`) {
       await createUser(db, { email, role, password: 'correct horse battery staple' });

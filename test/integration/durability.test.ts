@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,20 +18,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client';
 import { auditEvents } from '../../db/schema';
 import { verifyAudit } from '../../server/audit/verify';
-import { eventually, root } from '../helpers/airlock';
+import { eventually, readJsonLines, root } from '../helpers/airlock';
 
 type LogEntry = { pid: number; event: string; tag?: string };
-
-const readLog = (file: string): LogEntry[] => {
-  try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line));
-  } catch {
-    return [];
-  }
-};
 
 describe('an Airlock killed while the upstream runs a call (PGlite on disk)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
@@ -42,7 +31,7 @@ describe('an Airlock killed while the upstream runs a call (PGlite on disk)', ()
   afterAll(() => {
     child?.kill('SIGKILL');
     // the upstream outlives its killed parent until its pending answer meets a closed pipe
-    for (const { pid } of readLog(upstreamLog).filter((e) => e.event === 'start')) {
+    for (const { pid } of readJsonLines<LogEntry>(upstreamLog).filter((e) => e.event === 'start')) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {}
@@ -64,7 +53,7 @@ describe('an Airlock killed while the upstream runs a call (PGlite on disk)', ()
       new StreamableHTTPClientTransport(new URL(`${url}/mcp/slow`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
     );
     const call = client.callTool({ name: 'echo', arguments: { tag: 'in flight', delay: 60_000 } }).catch(() => 'ended');
-    await eventually(() => readLog(upstreamLog).some((e) => e.event === 'call' && e.tag === 'in flight'));
+    await eventually(() => readJsonLines<LogEntry>(upstreamLog).some((e) => e.event === 'call' && e.tag === 'in flight'));
     child.kill('SIGKILL');
     await once(child, 'exit');
     expect(await call).toBe('ended');

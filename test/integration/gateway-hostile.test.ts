@@ -6,11 +6,10 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
-import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const hostile = { transport: 'stdio' as const, command: process.execPath, args: [resolve(root, 'test/fixtures/hostile-server.mjs')] };
-const text = (result: unknown) => (result as { content: { text?: string }[] }).content.map((c) => c.text ?? '').join('\n');
 
 describe.each(backends())('a hostile upstream on %s', (backend) => {
   const logDir = mkdtempSync(join(tmpdir(), 'airlock-hostile-'));
@@ -45,13 +44,13 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
       return row;
     });
     // the upstream now "answers" every small request id, the held call's among them
-    expect(text(await client.callTool({ name: 'slow', arguments: { spoof: true } }))).toBe('slow done');
+    expect(callText(await client.callTool({ name: 'slow', arguments: { spoof: true } }))).toBe('slow done');
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'not now' });
     const result = await held;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('not now');
+    expect(callText(result)).toContain('not now');
   });
 
   it('answers to a call the agent cancelled are audited, not relayed', async () => {
@@ -66,7 +65,7 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     });
     expect(cancelledResult.payload).toMatchObject({ tool: 'slow', upstream: 'hostile' });
     // and the session goes on
-    expect(text(await client.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
+    expect(callText(await client.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
   });
 
   it('records a call the upstream died in the middle of before telling the agent', async () => {
@@ -82,7 +81,7 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     const client = await h.connect(token, 'no-tool-list');
     const result = await client.callTool({ name: 'risky', arguments: {} });
     expect(result.isError).toBe(true);
-    expect(text(result)).toMatch(/could not read the tool list of no-tool-list .*not executed/);
+    expect(callText(result)).toMatch(/could not read the tool list of no-tool-list .*not executed/);
     const methods = readFileSync(join(logDir, 'no-tool-list.log'), 'utf8').split('\n').filter(Boolean);
     expect(methods).toContain('tools/list');
     expect(methods).not.toContain('tools/call');

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -26,14 +26,22 @@ import { z } from 'zod';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { ConfigError, loadConfig, parseConfig } from '../../server/config/load';
-import { eventually, fixtureUpstream, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import {
+  type CallResult,
+  callText,
+  eventually,
+  fixtureUpstream,
+  type Person,
+  readJsonLines,
+  root,
+  startTestAirlock,
+  type TestAirlock,
+} from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const everything = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const sharedServer = join(root, 'test/fixtures/shared-server.mjs');
 
-type CallResult = { content: { type: string; text?: string }[]; isError?: boolean };
-const text = (result: unknown) => (result as CallResult).content.map((c) => c.text ?? '').join('\n');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A line of a fixture's FIXTURE_LOG. */
@@ -50,21 +58,10 @@ type LogEntry = {
   params?: { clientInfo?: { name?: string }; capabilities?: Record<string, unknown> };
 };
 
-function readLog(file: string): LogEntry[] {
-  try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line));
-  } catch {
-    return [];
-  }
-}
-
 /** The distinct processes that logged a start. */
 const starts = (file: string) => [
   ...new Set(
-    readLog(file)
+    readJsonLines<LogEntry>(file)
       .filter((e) => e.event === 'start')
       .map((e) => e.pid),
   ),
@@ -250,12 +247,12 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
       expect(responses, `${who} ${id}`).toHaveLength(1);
       expect(responses[0].id).toBe(id);
       expect(responses[0].error).toBeUndefined();
-      expect(text(responses[0].result)).toBe(`value of ${who}-${id}`);
+      expect(callText(responses[0].result)).toBe(`value of ${who}-${id}`);
     }
 
     // one process ran all fourteen calls, each once
     expect(starts(log('shared'))).toHaveLength(1);
-    const calls = readLog(log('shared')).filter((e) => e.event === 'call' && e.tool === 'lookup');
+    const calls = readJsonLines<LogEntry>(log('shared')).filter((e) => e.event === 'call' && e.tool === 'lookup');
     expect(calls.map((c) => (c.args as { key: string }).key).sort()).toEqual(
       ['a', 'b'].flatMap((who) => ids.map((id) => `${who}-${id}`)).sort(),
     );
@@ -264,7 +261,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     // an SDK client is served by the same process too
     const c = await h.connect(tokenA, 'shared');
     expect(c.getServerVersion()).toEqual({ name: 'fixture', version: '1.0.0' });
-    expect(text(await c.callTool({ name: 'lookup', arguments: { key: 'sdk' } }))).toBe('value of sdk');
+    expect(callText(await c.callTool({ name: 'lookup', arguments: { key: 'sdk' } }))).toBe('value of sdk');
 
     // with every session gone the upstream stays, and the next session uses it
     await a.close();
@@ -273,7 +270,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     await c.close();
     await sleep(300);
     const d = await h.connect(tokenB, 'shared');
-    expect(text(await d.callTool({ name: 'lookup', arguments: { key: 'later' } }))).toBe('value of later');
+    expect(callText(await d.callTool({ name: 'lookup', arguments: { key: 'later' } }))).toBe('value of later');
     expect(starts(log('shared'))).toHaveLength(1);
   });
 
@@ -290,7 +287,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const second = await h.connect(tokenB, 'probe');
     expect(second.getServerVersion()).toEqual({ name: 'shared-fixture', version: '7.7.7' });
 
-    const initializes = readLog(log('probe')).filter((e) => e.event === 'initialize');
+    const initializes = readJsonLines<LogEntry>(log('probe')).filter((e) => e.event === 'initialize');
     expect(initializes).toHaveLength(1);
     expect(starts(log('probe'))).toHaveLength(1);
     expect(initializes[0].params?.clientInfo?.name).toBe('airlock');
@@ -319,7 +316,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     expect(names).not.toContain('trigger-sampling-request');
     expect(names).not.toContain('trigger-elicitation-request');
     expect(names).not.toContain('get-roots-list');
-    expect(text(await shared.callTool({ name: 'echo', arguments: { message: 'shared echo' } }))).toContain('shared echo');
+    expect(callText(await shared.callTool({ name: 'echo', arguments: { message: 'shared echo' } }))).toContain('shared echo');
   });
 
   it('server-everything shared: answers initialize with the upstream’s capabilities but `tasks`, and refuses tasks', async () => {
@@ -337,7 +334,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
   it('sessions that start at the same time still start one upstream process', async () => {
     const clients = await Promise.all([h.connect(tokenA, 'racing'), h.connect(tokenB, 'racing'), h.connect(tokenA, 'racing')]);
     const results = await Promise.all(clients.map((c, i) => c.callTool({ name: 'lookup', arguments: { key: `race-${i}` } })));
-    expect(results.map(text)).toEqual(['value of race-0', 'value of race-1', 'value of race-2']);
+    expect(results.map(callText)).toEqual(['value of race-0', 'value of race-1', 'value of race-2']);
     expect(starts(log('racing'))).toHaveLength(1);
   });
 
@@ -362,8 +359,8 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     // the two calls had the same request id, so the same progress token
     expect(idsA).toHaveLength(1);
     expect(idsA).toEqual(idsB);
-    expect(text(resultA)).toContain('Steps: 4');
-    expect(text(resultB)).toContain('Steps: 6');
+    expect(callText(resultA)).toContain('Steps: 4');
+    expect(callText(resultB)).toContain('Steps: 6');
     expect(progressA.map((p) => [p.progress, p.total])).toEqual([
       [1, 4],
       [2, 4],
@@ -392,12 +389,14 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const call = (client: Client, tag: string, steps: number) =>
       client.callTool({ name: 'progress', arguments: { tag, steps, interval: 60 }, _meta: { progressToken: 'tok' } });
     const [resultA, resultB] = await Promise.all([call(a, 'prog-A', 3), call(b, 'prog-B', 5)]);
-    expect(text(resultA)).toBe('prog-A');
-    expect(text(resultB)).toBe('prog-B');
+    expect(callText(resultA)).toBe('prog-A');
+    expect(callText(resultB)).toBe('prog-B');
     expect(seenA).toEqual([1, 2, 3].map((step) => ({ progressToken: 'tok', progress: step, total: 3, message: `prog-A ${step}` })));
     expect(seenB).toEqual([1, 2, 3, 4, 5].map((step) => ({ progressToken: 'tok', progress: step, total: 5, message: `prog-B ${step}` })));
     // upstream, the two calls carried distinct tokens (and ids)
-    const upstreamCalls = readLog(log('probe')).filter((e) => e.event === 'call' && (e.tag === 'prog-A' || e.tag === 'prog-B'));
+    const upstreamCalls = readJsonLines<LogEntry>(log('probe')).filter(
+      (e) => e.event === 'call' && (e.tag === 'prog-A' || e.tag === 'prog-B'),
+    );
     expect(upstreamCalls).toHaveLength(2);
     expect(upstreamCalls[0].progressToken).toBeDefined();
     expect(upstreamCalls[0].progressToken).not.toEqual(upstreamCalls[1].progressToken);
@@ -425,7 +424,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const asking = await capable(tokenA, 'a');
     await capable(tokenB, 'b');
     const ask = async (method: string, params?: Record<string, unknown>) =>
-      JSON.parse(text(await asking.callTool({ name: 'ask', arguments: { method, params } })));
+      JSON.parse(callText(await asking.callTool({ name: 'ask', arguments: { method, params } })));
 
     const sampling = await ask('sampling/createMessage', {
       messages: [{ role: 'user', content: { type: 'text', text: 'hello' } }],
@@ -496,7 +495,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const b = await h.connect(tokenB, 'probe');
     const uri = 'test://counted';
     const upstreamSaw = () =>
-      readLog(log('probe'))
+      readJsonLines<LogEntry>(log('probe'))
         .filter((e) => e.uri === uri)
         .map((e) => e.event);
     await a.subscribeResource({ uri });
@@ -516,14 +515,16 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const b = await h.connect(tokenB, 'probe');
     const idsA = sentIds(a);
     const idsB = sentIds(b);
-    const cancelledBefore = readLog(log('probe')).filter((e) => e.event === 'cancelled').length;
+    const cancelledBefore = readJsonLines<LogEntry>(log('probe')).filter((e) => e.event === 'cancelled').length;
     const abort = new AbortController();
     const callA = a.callTool({ name: 'echo', arguments: { tag: 'cancel-A', delay: 3000 } }, CallToolResultSchema, {
       signal: abort.signal,
     });
     const callB = b.callTool({ name: 'echo', arguments: { tag: 'cancel-B', delay: 1500 } });
     const upstream = await eventually(() => {
-      const calls = readLog(log('probe')).filter((e) => e.event === 'call' && (e.tag === 'cancel-A' || e.tag === 'cancel-B'));
+      const calls = readJsonLines<LogEntry>(log('probe')).filter(
+        (e) => e.event === 'call' && (e.tag === 'cancel-A' || e.tag === 'cancel-B'),
+      );
       return calls.length === 2 && calls;
     });
     // same id downstream, distinct ids upstream
@@ -534,19 +535,19 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
 
     abort.abort('changed my mind');
     await expect(callA).rejects.toThrow();
-    await eventually(() => readLog(log('probe')).filter((e) => e.event === 'cancelled').length > cancelledBefore);
-    expect(text(await callB)).toBe('cancel-B');
-    const cancelled = readLog(log('probe'))
+    await eventually(() => readJsonLines<LogEntry>(log('probe')).filter((e) => e.event === 'cancelled').length > cancelledBefore);
+    expect(callText(await callB)).toBe('cancel-B');
+    const cancelled = readJsonLines<LogEntry>(log('probe'))
       .filter((e) => e.event === 'cancelled')
       .slice(cancelledBefore);
     expect(cancelled).toEqual([expect.objectContaining({ requestId: upstreamA.id, tag: 'cancel-A' })]);
     // both sessions go on
-    expect(text(await a.callTool({ name: 'echo', arguments: { tag: 'after-A' } }))).toBe('after-A');
-    expect(text(await b.callTool({ name: 'echo', arguments: { tag: 'after-B' } }))).toBe('after-B');
+    expect(callText(await a.callTool({ name: 'echo', arguments: { tag: 'after-A' } }))).toBe('after-A');
+    expect(callText(await b.callTool({ name: 'echo', arguments: { tag: 'after-B' } }))).toBe('after-B');
   });
 
   it('holds a call on a shared upstream until approved and runs it once; a denied one never runs', async () => {
-    const payCalls = () => readLog(log('shared')).filter((e) => e.event === 'call' && e.tool === 'pay');
+    const payCalls = () => readJsonLines<LogEntry>(log('shared')).filter((e) => e.event === 'call' && e.tool === 'pay');
     const pendingOf = (sessionId: string) =>
       eventually(async () => {
         const [row] = await h.t.database.orm
@@ -571,11 +572,11 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     await decide(h.t.database, { requestId: heldB.id, user: { id: reviewer.id }, decision: 'deny', reason: 'unknown payee' });
     const denied = (await callB) as CallResult;
     expect(denied.isError).toBe(true);
-    expect(text(denied)).toContain('unknown payee');
+    expect(callText(denied)).toContain('unknown payee');
     expect(payCalls()).toHaveLength(before);
 
     await decide(h.t.database, { requestId: heldA.id, user: { id: reviewer.id }, decision: 'approve' });
-    expect(text(await callA)).toBe('paid 120 to acme');
+    expect(callText(await callA)).toBe('paid 120 to acme');
     const paid = payCalls().slice(before);
     expect(paid).toHaveLength(1);
     expect(paid[0].args).toEqual({ to: 'acme', amount: 120 });
@@ -599,22 +600,22 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const b = await h.connect(tokenB, 'closing');
     const callA = a.callTool({ name: 'echo', arguments: { tag: 'closing-A', delay: 2000 } }).catch((error: Error) => error);
     const callB = b.callTool({ name: 'echo', arguments: { tag: 'closing-B', delay: 1200 } });
-    await eventually(() => readLog(log('closing')).filter((e) => e.event === 'call').length === 2);
+    await eventually(() => readJsonLines<LogEntry>(log('closing')).filter((e) => e.event === 'call').length === 2);
 
     await (a.transport as StreamableHTTPClientTransport).terminateSession();
     await a.close();
     await callA;
     const cancelled = await eventually(() => {
-      const events = readLog(log('closing')).filter((e) => e.event === 'cancelled');
+      const events = readJsonLines<LogEntry>(log('closing')).filter((e) => e.event === 'cancelled');
       return events.length > 0 && events;
     });
-    expect(text(await callB)).toBe('closing-B');
+    expect(callText(await callB)).toBe('closing-B');
     await sleep(200);
-    expect(readLog(log('closing')).filter((e) => e.event === 'cancelled')).toEqual(cancelled);
+    expect(readJsonLines<LogEntry>(log('closing')).filter((e) => e.event === 'cancelled')).toEqual(cancelled);
     expect(cancelled).toEqual([expect.objectContaining({ tag: 'closing-A' })]);
 
     // the shared upstream keeps serving: same process, next call fine
-    expect(text(await b.callTool({ name: 'echo', arguments: { tag: 'still here' } }))).toBe('still here');
+    expect(callText(await b.callTool({ name: 'echo', arguments: { tag: 'still here' } }))).toBe('still here');
     expect(starts(log('closing'))).toHaveLength(1);
     expect(await sessionStatus(tokenB, 'closing', sessionOf(b))).toBe(200);
   });
@@ -623,7 +624,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     const a = await h.connect(tokenA, 'fragile');
     const b = await h.connect(tokenB, 'fragile');
     const idle = await h.connect(tokenA, 'fragile');
-    expect(text(await idle.callTool({ name: 'echo', arguments: { tag: 'before' } }))).toBe('before');
+    expect(callText(await idle.callTool({ name: 'echo', arguments: { tag: 'before' } }))).toBe('before');
     const [first] = starts(log('fragile'));
     expect(starts(log('fragile'))).toEqual([first]);
 
@@ -640,7 +641,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
       () => null,
       (error: Error) => error,
     );
-    await eventually(() => readLog(log('fragile')).some((e) => e.event === 'call' && e.tag === 'interrupted'));
+    await eventually(() => readJsonLines<LogEntry>(log('fragile')).some((e) => e.event === 'call' && e.tag === 'interrupted'));
     const crashed = await b.callTool({ name: 'crash', arguments: {} }).then(
       () => null,
       (error: Error) => error,
@@ -663,12 +664,12 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
       expect(await sessionStatus(token, 'fragile', sessionOf(client))).toBe(200);
     }
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
-    expect(text(await held)).toBe('sent');
-    expect(text(await b.callTool({ name: 'echo', arguments: { tag: 'reborn' } }))).toBe('reborn');
+    expect(callText(await held)).toBe('sent');
+    expect(callText(await b.callTool({ name: 'echo', arguments: { tag: 'reborn' } }))).toBe('reborn');
     const pids = starts(log('fragile'));
     expect(pids).toHaveLength(2);
     expect(pids[0]).toBe(first);
-    const reborn = readLog(log('fragile')).find((e) => e.event === 'call' && e.tag === 'reborn');
+    const reborn = readJsonLines<LogEntry>(log('fragile')).find((e) => e.event === 'call' && e.tag === 'reborn');
     expect(reborn?.pid).toBe(pids[1]);
   });
 });
@@ -697,7 +698,7 @@ describe.each(backends())('a shared HTTP upstream that restarts, on %s', (backen
     const owner = await h.person('approver');
     const token = await h.agent(owner.email);
     const before = await h.connect(token, 'web');
-    const first = text(await before.callTool({ name: 'echo', arguments: { tag: 'one' } }));
+    const first = callText(await before.callTool({ name: 'echo', arguments: { tag: 'one' } }));
     expect(first).toMatch(/^pid \d+: one$/);
 
     // the server restarts (a deploy, a crash): Airlock's session there is gone, the port is the same
@@ -706,11 +707,11 @@ describe.each(backends())('a shared HTTP upstream that restarts, on %s', (backen
     await once(stopped, 'exit');
     await startServer(port);
 
-    const again = text(await before.callTool({ name: 'echo', arguments: { tag: 'two' } }));
+    const again = callText(await before.callTool({ name: 'echo', arguments: { tag: 'two' } }));
     expect(again).toMatch(/^pid \d+: two$/);
     expect(again.split(':')[0]).not.toBe(first.split(':')[0]);
     const after = await h.connect(token, 'web');
-    expect(text(await after.callTool({ name: 'echo', arguments: { tag: 'three' } }))).toBe(`${again.split(':')[0]}: three`);
+    expect(callText(await after.callTool({ name: 'echo', arguments: { tag: 'three' } }))).toBe(`${again.split(':')[0]}: three`);
   });
 });
 

@@ -11,12 +11,8 @@ import { verifyAudit } from '../../server/audit/verify';
 import { revokeAgent } from '../../server/auth/agents';
 import { setUserRole } from '../../server/auth/users';
 import { digest } from '../../server/lib/digest';
-import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { type CallResult, callText, eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
-
-type CallResult = { content: { type: string; text?: string }[]; isError?: boolean; _meta?: Record<string, unknown> };
-
-const text = (result: unknown) => (result as CallResult).content.map((c) => c.text ?? '').join('\n');
 
 describe.each(backends())('gateway on %s', (backend) => {
   let h: TestAirlock;
@@ -65,7 +61,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('passes a read-only call straight through and audits it before the result', async () => {
     const client = await h.connect(token);
     const result = await client.callTool({ name: 'lookup', arguments: { key: 'colour' } });
-    expect(text(result)).toBe('value of colour');
+    expect(callText(result)).toBe('value of colour');
     const events = await h.t.database.orm.select().from(auditEvents).where(sql`${auditEvents.type} in ('tool.allowed', 'tool.result')`);
     expect(events.map((e) => e.type)).toEqual(['tool.allowed', 'tool.result']);
     expect(events[0].payload).toMatchObject({ tool: 'lookup', upstream: 'fixture', argumentsDigest: digest({ key: 'colour' }) });
@@ -78,7 +74,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(tools.map((t) => t.name)).toContain('lookup');
     const result = await client.callTool({ name: 'delete_everything', arguments: { scope: 'all' } });
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('bulk deletion is never allowed');
+    expect(callText(result)).toContain('bulk deletion is never allowed');
     expect(h.executions().filter((e) => e.tool === 'delete_everything')).toEqual([]);
   });
 
@@ -91,7 +87,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(payCalls()).toEqual([]);
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
     const result = await call;
-    expect(text(result)).toBe('paid 120 to acme');
+    expect(callText(result)).toBe('paid 120 to acme');
     expect(payCalls()).toHaveLength(1);
     const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
     expect(row.status).toBe('approved');
@@ -106,8 +102,8 @@ describe.each(backends())('gateway on %s', (backend) => {
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'unknown payee' });
     const result = (await call) as CallResult;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('unknown payee');
-    expect(text(result)).toContain(reviewer.email);
+    expect(callText(result)).toContain('unknown payee');
+    expect(callText(result)).toContain(reviewer.email);
     expect(payCalls()).toHaveLength(before);
   });
 
@@ -124,7 +120,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(progress[0]).toContain(`/approvals/${request.id}`);
     expect(logs.join('\n')).toContain('awaits human approval');
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
-    expect(text(await call)).toBe('paid 1 to acme');
+    expect(callText(await call)).toBe('paid 1 to acme');
     // the upstream's own progress is relayed too
     expect(progress.at(-1)).toBe('paid');
   });
@@ -268,7 +264,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     });
     const result = await call;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('not executed');
+    expect(callText(result)).toContain('not executed');
     expect(payCalls()).toHaveLength(before);
   });
 
@@ -282,7 +278,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
     const result = await call;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('definition of tool pay changed');
+    expect(callText(result)).toContain('definition of tool pay changed');
     expect(payCalls()).toHaveLength(before);
   });
 
@@ -291,9 +287,9 @@ describe.each(backends())('gateway on %s', (backend) => {
     const first = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 20 } });
     const request = await pendingRequest('pay');
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 10 });
-    expect(text(await first)).toBe('paid 20 to acme');
+    expect(callText(await first)).toBe('paid 20 to acme');
     // granted: no new request, straight through
-    expect(text(await client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 21 } }))).toBe('paid 21 to acme');
+    expect(callText(await client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 21 } }))).toBe('paid 21 to acme');
     // the upstream changes the tool: the grant was for the definition the reviewer saw
     await client.callTool({ name: 'rewrite_pay', arguments: {} });
     const before = payCalls().length;
@@ -351,7 +347,7 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     const client: Client = await h.connect(token);
     const result = (await client.callTool({ name: 'delete_everything', arguments: { scope: 'all' } })) as CallResult;
     expect(result.isError).toBe(true);
-    expect(text(result)).toContain('expired');
+    expect(callText(result)).toContain('expired');
     const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'delete_everything'));
     expect(row.status).toBe('expired');
     expect(h.executions().filter((e) => e.tool === 'delete_everything')).toEqual([]);
@@ -378,7 +374,7 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     expect(settled).toBe(false);
     const final = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[1].id }, decision: 'approve' });
     expect(final).toMatchObject({ final: true, approvals: 2 });
-    expect(text(await call)).toBe('paid 500 to acme');
+    expect(callText(await call)).toBe('paid 500 to acme');
   });
 
   it('an approval by someone since disabled or demoted does not count toward the quorum', async () => {
@@ -406,6 +402,6 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     await decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' });
-    expect(text(await call)).toBe('paid 501 to acme');
+    expect(callText(await call)).toBe('paid 501 to acme');
   });
 });

@@ -8,13 +8,11 @@ import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
-import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const everything = join(root, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const filesystem = join(root, 'node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
-
-const texts = (result: unknown) => (result as { content: { text?: string }[] }).content.map((c) => c.text ?? '').join('\n');
 
 describe.each(backends())('reference MCP servers behind Airlock on %s', (backend) => {
   let h: TestAirlock;
@@ -54,7 +52,7 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
   it('server-filesystem: reads pass, a write is held and runs once approved', async () => {
     const client = await h.connect(token, 'filesystem');
     const read = await client.callTool({ name: 'read_text_file', arguments: { path: join(files, 'notes.txt') } });
-    expect(texts(read)).toContain('quarterly numbers');
+    expect(callText(read)).toContain('quarterly numbers');
 
     const target = join(files, 'approved.txt');
     const write = client.callTool({ name: 'write_file', arguments: { path: target, content: 'written after approval' } });
@@ -82,7 +80,7 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
     expect(templates.resourceTemplates.length).toBeGreaterThan(0);
     await client.setLoggingLevel('info');
     const echo = await client.callTool({ name: 'echo', arguments: { message: 'through the gateway' } });
-    expect(texts(echo)).toContain('through the gateway');
+    expect(callText(echo)).toContain('through the gateway');
   });
 
   it('server-everything: a held call that asks the agent for sampling gets its answer through Airlock', async () => {
@@ -108,11 +106,11 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
       });
       expect(tools.map((t) => t.name)).toContain('get-roots-list');
       const roots = await client.callTool({ name: 'get-roots-list', arguments: {} });
-      expect(texts(roots)).toContain('file:///agent-root');
+      expect(callText(roots)).toContain('file:///agent-root');
 
       const call = client.callTool({ name: 'trigger-sampling-request', arguments: { prompt: 'hello', maxTokens: 10 } });
       await approveWhenHeld('trigger-sampling-request');
-      expect(texts(await call)).toContain('sampled:');
+      expect(callText(await call)).toContain('sampled:');
     } finally {
       await client.close();
     }
