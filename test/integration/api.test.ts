@@ -1,8 +1,11 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, approvalVotes } from '../../db/schema';
+import { can, type Permission } from '../../server/auth/permissions';
 import { setUserRole } from '../../server/auth/users';
-import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 type Item = {
@@ -15,6 +18,22 @@ type Item = {
   createdAt: string;
   expiresAt: string;
 };
+
+/** Every handler of every route under app/api (next-auth's own excepted), with the permission it declares. */
+function apiRoutes(): { method: string; path: string; permission: Permission | null }[] {
+  const base = join(root, 'app/api');
+  const files = (readdirSync(base, { recursive: true }) as string[]).filter((f) => f.endsWith('route.ts') && !f.startsWith('auth/'));
+  return files.flatMap((file) => {
+    const source = readFileSync(join(base, file), 'utf8');
+    // a placeholder id: authorization must come before any lookup
+    const path = `/api/${dirname(file)}`.replace(/\[id\]/g, '00000000-0000-4000-8000-000000000000');
+    return [...source.matchAll(/export (?:const|async function|function) (GET|POST|PUT|PATCH|DELETE)\b(.*)/g)].map(([, method, rest]) => ({
+      method,
+      path,
+      permission: (/^ = withUser\(\{ permission: '([a-z.]+)'/.exec(rest)?.[1] ?? null) as Permission | null,
+    }));
+  });
+}
 
 describe.each(backends())('approvals API on %s', (backend) => {
   let h: TestAirlock;
@@ -56,6 +75,23 @@ describe.each(backends())('approvals API on %s', (backend) => {
     });
     return { call, item };
   }
+
+  it('authorizes every API route: each declares a permission, refuses no credentials with 401 and a role without it with 403', async () => {
+    const routes = apiRoutes();
+    expect(routes.length).toBeGreaterThan(15);
+    for (const { method, path, permission } of routes) {
+      // invariant 7: every handler goes through withUser with a permission
+      expect({ method, path, permission }).toEqual({ method, path, permission: expect.any(String) });
+      const body = method === 'GET' ? undefined : '{}';
+      expect({ method, path, status: (await api(path, null, { method, body })).status }).toEqual({ method, path, status: 401 });
+      for (const person of [approver, auditor, admin]) {
+        const [role] = person.email.split('-') as ['admin' | 'approver' | 'auditor'];
+        if (can(role, permission as Permission)) continue;
+        const status = (await api(path, person, { method, body })).status;
+        expect({ method, path, role, status }).toEqual({ method, path, role, status: 403 });
+      }
+    }
+  });
 
   it('answers health once ready', async () => {
     const response = await fetch(`${h.url}/api/health`);
