@@ -24,11 +24,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { relative, resolve } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import postgres from 'postgres';
+import { consoleBuildState } from '../test/helpers/console-build';
 import type { LoopDelay } from './airlock-child';
 import { type ConsoleResult, consolePhase, consoleSkipReason } from './console';
 import { cpuMs, cpuMsOf, descendants, killAll, openFds, removeLogs } from './procs';
@@ -62,23 +63,7 @@ const CONSOLE_LOADS = int('BENCH_CONSOLE_LOADS', QUICK ? 5 : 8);
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'latency,throughput,approval,holding,console').split(',').map((p) => p.trim()));
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const here = import.meta.dirname;
-/**
- * The reviewer uses the JSON API when the console has a production build at least as new
- * as its sources (the test suite's rule); otherwise it calls the domain over IPC and says so.
- */
-function consoleBuildState(): 'fresh' | 'stale' | 'missing' {
-  const root = resolve(here, '..');
-  const buildId = resolve(root, '.next', 'BUILD_ID');
-  if (!existsSync(buildId)) return 'missing';
-  const newest = (path: string): number => {
-    if (!existsSync(path)) return 0;
-    const stat = statSync(path);
-    if (!stat.isDirectory()) return stat.mtimeMs;
-    return readdirSync(path).reduce((max, name) => Math.max(max, newest(join(path, name))), stat.mtimeMs);
-  };
-  const sources = ['app', 'components', 'server', 'public', 'next.config.js', 'package-lock.json'].map((s) => newest(resolve(root, s)));
-  return statSync(buildId).mtimeMs > Math.max(...sources) ? 'fresh' : 'stale';
-}
+// the reviewer uses the JSON API when the console's build is fresh (the test suite's rule); otherwise it calls the domain over IPC and says so
 const CONSOLE_BUILD = consoleBuildState();
 const REVIEWER: ReviewerKind =
   process.env.BENCH_REVIEWER === 'ipc' || process.env.BENCH_REVIEWER === 'http'

@@ -12,11 +12,14 @@ function newest(path: string): number {
   return readdirSync(path).reduce((max, name) => Math.max(max, newest(join(path, name))), stat.mtimeMs);
 }
 
-function fresh(): boolean {
+/** Whether `.next` holds a production build at least as new as the console's sources (the bench asks too). */
+export function consoleBuildState(): 'fresh' | 'stale' | 'missing' {
   const buildId = join(root, '.next', 'BUILD_ID');
-  const built = existsSync(buildId) ? statSync(buildId).mtimeMs : 0;
-  return built > Math.max(...sources.map((s) => newest(join(root, s))));
+  if (!existsSync(buildId)) return 'missing';
+  return statSync(buildId).mtimeMs > Math.max(...sources.map((s) => newest(join(root, s)))) ? 'fresh' : 'stale';
 }
+
+const fresh = () => consoleBuildState() === 'fresh';
 
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
