@@ -191,7 +191,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.goto(`${h.url}/approvals/${request.id}`);
     await page.getByText('window.__pwned=4', { exact: false }).first().waitFor();
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
-    expect(await page.locator('img[src="x"], script:has-callText("__pwned")').count()).toBe(0);
+    expect(await page.locator('img[src="x"], script:has-text("__pwned")').count()).toBe(0);
     // the description's bidi override is made visible
     expect(await page.locator('mark.invisible-char').count()).toBeGreaterThan(0);
     const csp = (await page.request.get(`${h.url}/approvals/${request.id}`)).headers()['content-security-policy'];
