@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 /**
  * JSON stored as text, not jsonb: jsonb rejects "\u0000" and reorders keys, while
@@ -187,10 +187,12 @@ export const auditEvents = pgTable(
     prevHash: text('prev_hash').notNull(),
     hash: text('hash').notNull(),
   },
+  // Every tool call writes two rows, so each index here costs on the gateway's hot path: `id`
+  // (a random UUID) has none, since nothing looks an event up by it, and most rows (allowed
+  // calls) have no request to index.
   (t) => [
-    uniqueIndex('audit_events_id_idx').on(t.id),
     index('audit_events_type_idx').on(t.type, t.seq),
-    index('audit_events_request_idx').on(t.requestId),
+    index('audit_events_request_idx').on(t.requestId).where(sql`${t.requestId} is not null`),
     index('audit_events_session_idx').on(t.sessionId, t.seq),
   ],
 );

@@ -52,8 +52,9 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
   return chainHash(row.seq, row.prevHash, contentDigest(row, JSON.stringify(row.payload ?? null)));
 }
 
-const APPEND_SQL = 'select out_seq, out_hash, out_prev_hash from airlock_audit_append($1::jsonb)';
-type AppendRow = { out_seq: number | string; out_hash: string; out_prev_hash: string };
+const APPEND_SQL = 'select first_seq, prev_hash, hashes from airlock_audit_append_batch($1::jsonb)';
+/** What `airlock_audit_append_batch` answers: event i got seq `first_seq + i` and hash `hashes[i]`. */
+type AppendRow = { first_seq: number | string; prev_hash: string; hashes: string[] };
 
 /** An event whose payload is already serialized (the writer serializes it once, on `record`). */
 export type SerializedAuditInput = AuditInput & { payloadText: string };
@@ -83,18 +84,20 @@ function prepare(inputs: (AuditInput | SerializedAuditInput)[]) {
 }
 
 function assemble(prepared: ReturnType<typeof prepare>['prepared'], rows: AppendRow[]): AuditEvent[] {
-  if (rows.length !== prepared.length) throw new Error(`audit append wrote ${rows.length} of ${prepared.length} events`);
+  const [row] = rows;
+  if (row?.hashes.length !== prepared.length) throw new Error(`audit append wrote ${row?.hashes.length ?? 0} of ${prepared.length} events`);
+  const first = Number(row.first_seq);
   return prepared.map(({ content, payload }, i) => ({
     ...content,
-    seq: Number(rows[i].out_seq),
+    seq: first + i,
     payload,
-    prevHash: rows[i].out_prev_hash,
-    hash: rows[i].out_hash,
+    prevHash: i === 0 ? row.prev_hash : row.hashes[i - 1],
+    hash: row.hashes[i],
   }));
 }
 
 /**
- * Append events to the hash chain in one round trip (the `airlock_audit_append` function
+ * Append events to the hash chain in one round trip (the `airlock_audit_append_batch` function
  * takes the advisory lock, reads the head and inserts). Inside a transaction the lock is
  * held until commit, so the chain order is the commit order (invariant 5).
  */
@@ -104,7 +107,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
   const { prepared, json } = prepare(list);
   return assemble(
     prepared,
-    await query<AppendRow>(tx, sql`select out_seq, out_hash, out_prev_hash from airlock_audit_append(${json}::jsonb)`),
+    await query<AppendRow>(tx, sql`select first_seq, prev_hash, hashes from airlock_audit_append_batch(${json}::jsonb)`),
   );
 }
 
