@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import type { Executor } from '../../db/client';
 import { agents, grants, users } from '../../db/schema';
-import { cancelAgentRequests } from '../approvals/lifecycle';
+import { cancelAgentRequests, notifyChange } from '../approvals/lifecycle';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
 import { hashToken, newToken } from '../lib/digest';
@@ -85,16 +86,31 @@ export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOp
       actor: input.actor ?? { type: 'system' },
       payload: { agentId: row.id, name: row.name },
     });
-    // its held calls end now, its grants with them
-    await cancelAgentRequests(tx, { agentId: row.id, reason: 'the agent was revoked', actor: input.actor ?? { type: 'system' } });
-    await tx
-      .update(grants)
-      .set({ revokedAt: new Date() })
-      .where(and(eq(grants.agentId, row.id), isNull(grants.revokedAt)));
-    // gateways cache agent identities for a few seconds and keep sessions open: tell every process
-    await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${row.id})`);
+    await stopAgent(tx, { agentId: row.id, reason: 'the agent was revoked', actor: input.actor ?? { type: 'system' } });
     return agent;
   });
+}
+
+/**
+ * End what an agent has running, in the caller's transaction, when the agent is revoked or
+ * its owner disabled: its held calls are cancelled, its session grants revoked (both audited),
+ * and every gateway is told to drop its cached identity and close its sessions.
+ */
+export async function stopAgent(tx: Executor, { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor }) {
+  await cancelAgentRequests(tx, { agentId, reason, actor });
+  const revoked = await tx
+    .update(grants)
+    .set({ revokedAt: new Date() })
+    .where(and(eq(grants.agentId, agentId), isNull(grants.revokedAt), gt(grants.expiresAt, new Date())))
+    .returning({ id: grants.id, requestId: grants.requestId });
+  if (revoked.length > 0)
+    await appendAudit(
+      tx,
+      revoked.map((grant) => ({ type: 'grant.revoked', actor, requestId: grant.requestId, payload: { grantId: grant.id, reason } })),
+    );
+  for (const grant of revoked) await notifyChange(tx, grant.requestId, 'grant');
+  // gateways cache agent identities for a few seconds and keep sessions open: tell every process
+  await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${agentId})`);
 }
 
 /** Every agent with its owner's email, by name (revoked ones included, marked by `revokedAt`). */

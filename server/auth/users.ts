@@ -3,10 +3,9 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/client';
 import { agents, type Role, users } from '../../db/schema';
-import { cancelAgentRequests } from '../approvals/lifecycle';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
-import { AGENTS_CHANNEL } from './agents';
+import { stopAgent } from './agents';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
 import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords';
 import { parseInput, type UserRef, ZActor, ZDisplayName, ZEmail, ZPassword, ZRole } from './validation';
@@ -142,10 +141,8 @@ export async function setUserDisabled(db: DatabaseOrExecutor, options: SetUserDi
         .select({ id: agents.id })
         .from(agents)
         .where(and(eq(agents.ownerId, row.id), isNull(agents.revokedAt)));
-      for (const agent of owned) {
-        await cancelAgentRequests(tx, { agentId: agent.id, reason: "the agent's owner was disabled", actor: input.actor ?? SYSTEM });
-        await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${agent.id})`);
-      }
+      for (const agent of owned)
+        await stopAgent(tx, { agentId: agent.id, reason: "the agent's owner was disabled", actor: input.actor ?? SYSTEM });
     }
     return user;
   });

@@ -2,14 +2,16 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests, approvalVotes } from '../../db/schema';
+import { approvalRequests, approvalVotes, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
+import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
-import { createAgent } from '../../server/auth/agents';
-import { createUser } from '../../server/auth/users';
+import { createAgent, revokeAgent } from '../../server/auth/agents';
+import { createUser, setUserDisabled } from '../../server/auth/users';
 import { evaluate } from '../../server/policy/evaluate';
+import { ZRule } from '../../server/policy/types';
 import { eventually, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -96,6 +98,53 @@ describe.each(backends())('decisions on %s', (backend) => {
     await expect(listRequests(t.database.orm, ZListQuery.parse({ status: 'pending', cursor: 'garbage' }))).rejects.toMatchObject({
       code: 'bad_request',
     });
+  });
+
+  it.each([
+    ['revoking the agent', 'the agent was revoked'],
+    ["disabling the agent's owner", "the agent's owner was disabled"],
+  ])('%s cancels its held calls and revokes its session grants, audited', async (how, reason) => {
+    const slug = how.startsWith('revoking') ? 'revoked' : 'orphaned';
+    const owner = await createUser(t.database, { email: `${slug}-owner@example.com`, role: 'approver' });
+    const reviewer = await createUser(t.database, { email: `${slug}-reviewer@example.com`, role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: `${slug}-agent`, ownerEmail: owner.email });
+    const { agent: bystander } = await createAgent(t.database, { name: `${slug}-bystander`, ownerEmail: reviewer.email });
+    const verdict = evaluate([ZRule.parse({ id: 'grantable', action: 'require_approval', maxGrantMinutes: 30 })], 'demo', {
+      name: 'send_email',
+    });
+    const hold = (agentId: string, rpcId: number) =>
+      createRequest(t.database, {
+        agentId,
+        sessionId: `${slug}-${agentId}`,
+        rpcId,
+        upstream: 'demo',
+        tool: 'send_email',
+        arguments: { rpcId },
+        toolDefinition: { name: 'send_email' },
+        verdict,
+        holder: 'test',
+      });
+    const granted = await hold(agent.id, 1);
+    await decide(t.database, { requestId: granted.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 30 });
+    const pending = await hold(agent.id, 2);
+    const other = await hold(bystander.id, 3);
+    await decide(t.database, { requestId: other.id, user: { id: owner.id }, decision: 'approve', grantMinutes: 30 });
+    const otherPending = await hold(bystander.id, 4);
+
+    if (how.startsWith('revoking')) await revokeAgent(t.database, { agentId: agent.id });
+    else await setUserDisabled(t.database, { email: owner.email, disabled: true });
+
+    const liveGrants = async (agentId: string) =>
+      (await t.database.orm.select().from(grants).where(eq(grants.agentId, agentId))).filter((g) => g.revokedAt === null);
+    const status = async (id: string) => (await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, id)))[0];
+    expect(await liveGrants(agent.id)).toEqual([]);
+    expect(await status(pending.id)).toMatchObject({ status: 'cancelled', reason });
+    const events = await searchAudit(t.database.orm, { requestId: granted.id });
+    expect(events.events.find((e) => e.type === 'grant.revoked')).toMatchObject({ payload: { reason } });
+    // nobody else's
+    expect(await liveGrants(bystander.id)).toHaveLength(1);
+    expect((await status(otherPending.id)).status).toBe('pending');
+    expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   });
 });
 
