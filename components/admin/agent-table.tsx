@@ -1,10 +1,6 @@
-'use client';
-
-import { useRouter } from 'next/navigation';
-import { useState } from 'react';
-import { ConfirmButton } from './confirm-button';
 import { formatTime } from './format';
-import { apiRequest } from './request';
+import { RevocationStatus } from './revocation-status';
+import { RevokeButton } from './revoke-button';
 
 export type AgentRowData = {
   id: string;
@@ -43,22 +39,6 @@ export function AgentTable({ agents }: { agents: AgentRowData[] }) {
 }
 
 function AgentRow({ agent }: { agent: AgentRowData }) {
-  const router = useRouter();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  async function revoke() {
-    setBusy(true);
-    setError(null);
-    const result = await apiRequest(`/api/agents/${encodeURIComponent(agent.id)}`, 'DELETE');
-    setBusy(false);
-    if (!result.ok) {
-      setError(result.message);
-      return;
-    }
-    router.refresh();
-  }
-
   return (
     <tr className={agent.revokedAt ? 'admin-row-disabled' : undefined}>
       <td data-label="Name">
@@ -82,36 +62,18 @@ function AgentRow({ agent }: { agent: AgentRowData }) {
         <time dateTime={agent.createdAt}>{formatTime(agent.createdAt)}</time>
       </td>
       <td data-label="Status">
-        {agent.revokedAt ? (
-          <span>
-            <span className="badge badge-high">revoked</span>{' '}
-            <time dateTime={agent.revokedAt} className="muted">
-              {formatTime(agent.revokedAt)}
-            </time>
-          </span>
-        ) : (
-          <span className="badge badge-low">active</span>
-        )}
+        <RevocationStatus revokedAt={agent.revokedAt} />
       </td>
       <td data-label="Actions">
         {agent.revokedAt ? (
           <span className="muted">—</span>
         ) : (
-          <ConfirmButton
-            label="Revoke"
-            ariaLabel={`Revoke ${agent.name}`}
-            question={`Revoke ${agent.name}? Its token stops working at once and cannot be restored.`}
-            confirmLabel={`Yes, revoke ${agent.name}`}
-            busy={busy}
-            danger
-            onConfirm={revoke}
+          <RevokeButton
+            path={`/api/agents/${encodeURIComponent(agent.id)}`}
+            name={agent.name}
+            consequence="Its token stops working at once and cannot be restored."
           />
         )}
-        {error ? (
-          <p className="alert alert-error admin-row-message" role="alert">
-            {error}
-          </p>
-        ) : null}
       </td>
     </tr>
   );

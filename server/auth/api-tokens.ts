@@ -86,9 +86,21 @@ export async function revokeApiToken(db: DatabaseOrExecutor, options: RevokeApiT
   });
 }
 
-/** A user's API tokens, newest first (revoked ones included). */
-export async function listApiTokens(db: DatabaseOrExecutor, { userId }: { userId: string }): Promise<ApiToken[]> {
-  return executor(db).select(tokenColumns).from(apiTokens).where(eq(apiTokens.userId, userId)).orderBy(desc(apiTokens.createdAt));
+/** A token as listed for an administrator: with the email of the user it acts as. */
+export type ApiTokenListing = ApiToken & { userEmail: string };
+
+/** API tokens, newest first, revoked ones included: one user's (by email) or everyone's. */
+export async function listApiTokens(db: DatabaseOrExecutor, options: { userEmail?: string } = {}): Promise<ApiTokenListing[]> {
+  const userEmail = options.userEmail === undefined ? undefined : parseInput(ZEmail, options.userEmail);
+  const handle = executor(db);
+  if (userEmail !== undefined && (await handle.select({ id: users.id }).from(users).where(eq(users.email, userEmail))).length === 0)
+    throw new AirlockError('not_found', `no user with email ${userEmail}`);
+  return handle
+    .select({ ...tokenColumns, userEmail: users.email })
+    .from(apiTokens)
+    .innerJoin(users, eq(users.id, apiTokens.userId))
+    .where(userEmail === undefined ? undefined : eq(users.email, userEmail))
+    .orderBy(desc(apiTokens.createdAt), desc(apiTokens.id));
 }
 
 /**

@@ -8,7 +8,7 @@ import type { AuditActor } from '../audit/append';
 import { exportAudit } from '../audit/search';
 import { verifyAudit } from '../audit/verify';
 import { createAgent, listAgents, revokeAgent } from '../auth/agents';
-import { createApiToken } from '../auth/api-tokens';
+import { createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens';
 import { createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../auth/users';
 import { parseInput, ZEmail, ZRole } from '../auth/validation';
 import { isAirlockError } from '../lib/errors';
@@ -259,6 +259,40 @@ export function buildProgram(): Command {
         out(`created API token ${apiToken.name} for ${userEmail}`);
         out('It is shown once; send it as "Authorization: Bearer <token>":');
         out(secret);
+      }),
+    );
+
+  token
+    .command('list')
+    .description("list personal API tokens (never the tokens themselves): everyone's, or one user's")
+    .option('--user <email>', 'only the tokens acting as this user')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (opts: { user?: string; json?: boolean }) => {
+        const userEmail = opts.user === undefined ? undefined : email(opts.user, '--user');
+        const tokens = await withDatabase((db) => listApiTokens(db, { userEmail }));
+        if (opts.json) return void out(JSON.stringify(tokens, null, 2));
+        table(
+          ['ID', 'NAME', 'USER', 'STATUS', 'CREATED', 'LAST USED'],
+          tokens.map((t) => [
+            t.id,
+            t.name,
+            t.userEmail,
+            t.revokedAt ? 'revoked' : 'active',
+            t.createdAt.toISOString(),
+            t.lastUsedAt?.toISOString() ?? 'never',
+          ]),
+        );
+      }),
+    );
+  token
+    .command('revoke')
+    .description('revoke a personal API token at once (its id is in `token list`)')
+    .requiredOption('--id <id>', 'the token id')
+    .action(
+      action(async (opts: { id: string }) => {
+        const revoked = await withDatabase((db) => revokeApiToken(db, { tokenId: opts.id, actor: CLI_ACTOR }));
+        out(`revoked API token ${revoked.name} (${revoked.id})`);
       }),
     );
 

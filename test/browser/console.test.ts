@@ -250,6 +250,22 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     expect(((await third) as CallResult).isError).toBe(true);
   });
 
+  it('an admin revokes a personal API token on the Users page, and its script is refused at once', async () => {
+    const script = await h.person('auditor');
+    const verify = () => fetch(`${h.url}/api/audit/verify`, { headers: { authorization: `Bearer ${script.token}` } });
+    expect((await verify()).status).toBe(200);
+    const page = await reviewer(admin);
+    await page.goto(`${h.url}/admin/users`);
+    const tokens = page.getByRole('table', { name: 'Personal API tokens' });
+    const row = tokens.getByRole('row').filter({ hasText: script.email });
+    await expect.poll(() => row.count()).toBe(1);
+    expect(await page.content()).not.toContain(script.token);
+    await row.getByRole('button', { name: `Revoke test of ${script.email}` }).click();
+    await row.getByRole('button', { name: `Yes, revoke test of ${script.email}` }).click();
+    await row.getByText('revoked').waitFor();
+    expect((await verify()).status).toBe(401);
+  });
+
   it('works at 390×844: no horizontal scroll on any page, 44 px targets, decision reachable', async () => {
     const page = await reviewer(admin, { width: 390, height: 844 });
     const call = agent.callTool({ name: 'post_note', arguments: { text: `a long note ${'x'.repeat(3000)}`, channel: 'general' } });

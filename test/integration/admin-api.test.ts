@@ -1,6 +1,6 @@
 import { count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agents, auditEvents, upstreams, users } from '../../db/schema';
+import { agents, apiTokens, auditEvents, upstreams, users } from '../../db/schema';
 import { authenticatePassword, setUserRole } from '../../server/auth/users';
 import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
@@ -187,9 +187,36 @@ describe.each(backends())('admin API on %s', (backend) => {
     expect(anyBot.agent.upstreams).toEqual([]);
   });
 
+  it('lists personal API tokens without their secrets, and revoking one refuses its script at once', async () => {
+    const script = await h.person('auditor');
+    secrets.push(script.token);
+    expect((await api('/api/audit/verify', script)).status).toBe(200);
+    const response = await api('/api/tokens', admin);
+    expect(response.status).toBe(200);
+    const body = await response.text();
+    expect(body).not.toContain(script.token);
+    expect(body).not.toMatch(/tokenHash|token_hash/);
+    const { tokens } = JSON.parse(body) as {
+      tokens: { id: string; userEmail: string; lastUsedAt: string | null; revokedAt: string | null }[];
+    };
+    const mine = tokens.find((t) => t.userEmail === script.email);
+    expect(mine).toMatchObject({ revokedAt: null, lastUsedAt: expect.any(String) });
+
+    const revoke = await api(`/api/tokens/${mine?.id}`, admin, { method: 'DELETE' });
+    expect(revoke.status).toBe(200);
+    expect((await revoke.json()).token).toMatchObject({ id: mine?.id, revokedAt: expect.any(String) });
+    expect((await api('/api/audit/verify', script)).status).toBe(401);
+    expect(await auditByAdmin()).toContainEqual(
+      expect.objectContaining({ type: 'token.revoked', payload: expect.objectContaining({ tokenId: mine?.id }) }),
+    );
+    expect((await api(`/api/tokens/${mine?.id}`, admin, { method: 'DELETE' })).status).toBe(409);
+    expect((await api('/api/tokens/no-such-token', admin, { method: 'DELETE' })).status).toBe(404);
+  });
+
   it('refuses admin endpoints to approvers and auditors (403) and to the anonymous (401), changing nothing', async () => {
     const target = await userRow(approver.email);
     const [agent] = await orm().select().from(agents).limit(1);
+    const [token] = await orm().select().from(apiTokens).where(eq(apiTokens.userId, target.id));
     const calls: [string, string, unknown?][] = [
       ['GET', '/api/users'],
       ['POST', '/api/users', { email: 'sneaky@example.com', role: 'admin' }],
@@ -198,6 +225,8 @@ describe.each(backends())('admin API on %s', (backend) => {
       ['GET', '/api/agents'],
       ['POST', '/api/agents', { name: 'sneaky-bot', ownerEmail: approver.email, upstreams: [] }],
       ['DELETE', `/api/agents/${agent.id}`],
+      ['GET', '/api/tokens'],
+      ['DELETE', `/api/tokens/${token.id}`],
     ];
     for (const person of [approver, auditor, null]) {
       for (const [method, path, json] of calls) {
@@ -209,6 +238,7 @@ describe.each(backends())('admin API on %s', (backend) => {
     expect((await userRow(approver.email)).role).toBe('approver');
     expect((await orm().select().from(agents).where(eq(agents.id, agent.id)))[0].revokedAt).toEqual(agent.revokedAt);
     expect(await orm().select().from(agents).where(eq(agents.name, 'sneaky-bot'))).toEqual([]);
+    expect((await orm().select().from(apiTokens).where(eq(apiTokens.id, token.id)))[0].revokedAt).toBeNull();
     // reading upstreams is open to every role
     for (const person of [approver, auditor]) expect((await api('/api/upstreams', person)).status).toBe(200);
   });

@@ -145,6 +145,32 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
     });
   });
 
+  it('lists personal API tokens without the secrets, and revokes one at once, audited', async () => {
+    const added = await cli(target, ['token', 'add', '--user', 'owner@example.com', '--name', 'nightly']);
+    const token = lastLine(added.stdout);
+    const list = await cli(target, ['token', 'list', '--user', 'owner@example.com', '--json']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).not.toContain(token);
+    const listed = JSON.parse(list.stdout) as { id: string; name: string; userEmail: string; revokedAt: string | null }[];
+    const nightly = listed.find((t) => t.name === 'nightly');
+    expect(nightly).toMatchObject({ userEmail: 'owner@example.com', revokedAt: null });
+    const table = await cli(target, ['token', 'list']);
+    expect(table.stdout).toMatch(new RegExp(`${nightly?.id}\\s+nightly\\s+owner@example\\.com\\s+active`));
+
+    const revoke = await cli(target, ['token', 'revoke', '--id', nightly?.id ?? '']);
+    expect(revoke.code).toBe(0);
+    expect(revoke.stdout).toContain(`revoked API token nightly (${nightly?.id})`);
+    await target.withDb(async (db) => {
+      await expect(authenticateApiToken(db, token)).rejects.toMatchObject({ code: 'unauthorized' });
+      const { events } = await searchAudit(db.orm, { type: 'token.revoked' });
+      expect(events[0]).toMatchObject({ actorId: 'cli', payload: { tokenId: nightly?.id, name: 'nightly' } });
+    });
+    expect((await cli(target, ['token', 'list', '--user', 'owner@example.com'])).stdout).toMatch(/nightly\s+owner@example\.com\s+revoked/);
+    const again = await cli(target, ['token', 'revoke', '--id', nightly?.id ?? '']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already revoked/);
+  });
+
   it('revokes an agent, and its token stops working', async () => {
     const added = await cli(target, ['agent', 'add', '--name', 'short-lived', '--owner', 'owner@example.com']);
     const token = lastLine(added.stdout);
@@ -168,6 +194,8 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
     ['an unknown owner', ['agent', 'add', '--name', 'orphan', '--owner', 'ghost@example.com'], undefined, /no user with email/],
     ['a bad agent name', ['agent', 'add', '--name', 'bad name', '--owner', 'owner@example.com'], undefined, /names are 1-64/],
     ['an unknown agent', ['agent', 'revoke', '--name', 'nobody'], undefined, /no agent nobody/],
+    ['an unknown API token', ['token', 'revoke', '--id', 'no-such-token'], undefined, /no API token no-such-token/],
+    ['tokens of an unknown user', ['token', 'list', '--user', 'ghost@example.com'], undefined, /no user with email ghost@example\.com/],
   ])('refuses %s with a clear message, changing nothing', async (_label, args, input, message) => {
     const before = await counts();
     const run = await cli(target, args, input);

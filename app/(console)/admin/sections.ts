@@ -6,7 +6,7 @@ export const adminSections: { href: string; label: string; permission: Permissio
     href: '/admin/users',
     label: 'Users',
     permission: 'users.manage',
-    description: 'Add people, change roles, disable accounts, reset passwords.',
+    description: 'Add people, change roles, disable accounts, reset passwords, revoke API tokens.',
   },
   {
     href: '/admin/agents',
