@@ -1,44 +1,17 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { type SQL, sql } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import type { Database, Orm } from './database';
 import * as schema from './schema';
 
-export type Schema = typeof schema;
-export type Orm = PgDatabase<PgQueryResultHKT, Schema>;
-export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
-/** Either the whole database or an open transaction: queries accept both. */
-export type Executor = Orm | Tx;
-
-/** One database handle for both backends: the drizzle instance plus LISTEN/NOTIFY. */
-export type Database = {
-  orm: Orm;
-  kind: 'pglite' | 'postgres';
-  /** One parameterized statement straight through the driver (prepared on PostgreSQL): for hot paths. */
-  raw<T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]>;
-  /** Subscribe to a NOTIFY channel; resolves to an unsubscribe function. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-};
-
-/**
- * Where the committed migrations are. A function, not a constant: route handlers bundled by
- * Next import this module too, and there `import.meta.dirname` is undefined (they never migrate).
- */
+/** Where the committed migrations are. */
 export function migrationsFolder(): string {
-  return resolve(/*turbopackIgnore: true*/ import.meta.dirname, 'migrations');
-}
-
-/** Rows of a raw `execute`, whichever driver ran it. */
-export async function query<T = Record<string, unknown>>(db: Executor, statement: SQL): Promise<T[]> {
-  const result = (await db.execute(statement)) as unknown as { rows?: T[] } | T[];
-  return Array.isArray(result) ? result : (result.rows ?? []);
+  return resolve(import.meta.dirname, 'migrations');
 }
 
 export type OpenOptions = {
@@ -104,8 +77,7 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
 }
 
 async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'): Promise<Database> {
-  // runs in server/index.ts and the CLI only; the annotation keeps Next from tracing the whole project
-  const dir = resolve(/*turbopackIgnore: true*/ dataDir);
+  const dir = resolve(dataDir);
   const unlock = dataDir === 'memory://' ? () => {} : lockDataDir(dir);
   let client: PGlite;
   try {
@@ -168,5 +140,3 @@ export async function migrateDatabase(database: Database, url?: string): Promise
     await client.end({ timeout: 5 });
   }
 }
-
-export { sql };

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { agents, approvalRequests, approvalVotes, type Role, users } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';

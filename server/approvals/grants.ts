@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, isNull } from 'drizzle-orm';
-import type { Database, Executor } from '../../db/client';
+import type { Database, Executor } from '../../db/database';
 import { agents, grants, users } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
-import type { Database, Executor } from '../../db/client';
+import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';

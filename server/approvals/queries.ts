@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { agents, approvalRequests, approvalStatuses, approvalVotes, auditEvents, users } from '../../db/schema';
 import { AirlockError } from '../lib/errors';
 import { countedApprovals } from './quorum';

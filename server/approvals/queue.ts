@@ -1,7 +1,7 @@
 import { and, asc, count, desc, eq, gte, ilike, inArray, or, type SQL, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { agents, approvalRequests, approvalStatuses, users } from '../../db/schema';
 import type { RiskFlag, RiskLevel } from '../lib/inspect';
 import { MASK_MARKER, MASKED_KEY_PREFIX, maskArguments } from './masking';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { getRequest } from './lifecycle';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import { type Database, type Executor, query } from '../../db/client';
+import { type Database, type Executor, query } from '../../db/database';
 import type { auditEvents } from '../../db/schema';
 import { sha256 } from '../lib/digest';
 

@@ -1,5 +1,5 @@
 import { asc, gt } from 'drizzle-orm';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { auditEvents } from '../../db/schema';
 import type { AuditEvent } from './append';
 

@@ -1,4 +1,4 @@
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { type AuditEvent, auditHash, GENESIS_HASH } from './append';
 import { readAuditInOrder } from './read';
 

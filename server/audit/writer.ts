@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { type AuditEvent, type AuditInput, appendAuditNow, type SerializedAuditInput } from './append';
 
 /** Enough to amortise a commit, small enough to keep one transaction short. */

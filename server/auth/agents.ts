@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { agents, grants, users } from '../../db/schema';
 import { cancelAgentRequests, notifyChange } from '../approvals/lifecycle';
 import { type AuditActor, appendAudit } from '../audit/append';

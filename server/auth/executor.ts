@@ -1,4 +1,4 @@
-import type { Database, Executor } from '../../db/client';
+import type { Database, Executor } from '../../db/database';
 
 /** Domain functions accept the database or an open transaction (to join the caller's transaction). */
 export type DatabaseOrExecutor = Database | Executor;

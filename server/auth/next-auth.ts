@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { NextAuthOptions, Session } from 'next-auth';
 import type { CredentialsConfig } from 'next-auth/providers/credentials';
 import type { OAuthConfig } from 'next-auth/providers/oauth';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, inTransaction } from './executor';

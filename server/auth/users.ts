@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { agents, type Role, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';

@@ -1,5 +1,5 @@
 import { desc, eq } from 'drizzle-orm';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { auditEvents, upstreams } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';

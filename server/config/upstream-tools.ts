@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Executor } from '../../db/client';
+import type { Executor } from '../../db/database';
 import { upstreams } from '../../db/schema';
 import { evaluate } from '../policy/evaluate';
 import type { Rule, Verdict } from '../policy/types';

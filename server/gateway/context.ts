@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import type { AuditWriter } from '../audit/writer';
 import type { UpstreamConfig } from '../config/schema';
 import type { Rule } from '../policy/types';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { eq } from 'drizzle-orm';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { approvalRequests, upstreams } from '../../db/schema';
 import { closeRequest, expireOverdue } from '../approvals/lifecycle';
 import { appendAudit } from '../audit/append';

@@ -1,4 +1,4 @@
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { closeRequest, loadOutcomes } from '../approvals/lifecycle';
 import { APPROVALS_CHANNEL, type Outcome } from '../approvals/types';
 

@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { inArray } from 'drizzle-orm';
 import { Server, type Socket } from 'socket.io';
-import type { Database } from '../../db/client';
+import type { Database } from '../../db/database';
 import { users } from '../../db/schema';
 import { getQueueItem, type QueueItem } from '../approvals/queue';
 import { APPROVALS_CHANNEL } from '../approvals/types';

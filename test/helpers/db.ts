@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
-import { type Database, openDatabase } from '../../db/client';
+import { openDatabase } from '../../db/client';
+import type { Database } from '../../db/database';
 
 export type Backend = 'pglite' | 'postgres';
 

@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
 import type { Profile } from 'next-auth';
 import { encode } from 'next-auth/jwt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { query, sql } from '../../db/client';
+import { query } from '../../db/database';
 import type { Role } from '../../db/schema';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';

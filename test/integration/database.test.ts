@@ -1,5 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { query, sql } from '../../db/client';
+import { query } from '../../db/database';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
 
 describe.each(backends())('database on %s', (backend) => {
