@@ -196,3 +196,15 @@ export const auditEvents = pgTable(
     index('audit_events_session_idx').on(t.sessionId, t.seq),
   ],
 );
+
+/**
+ * Airlock processes sharing one PostgreSQL, each holding a lease it renews every few seconds.
+ * A request held by a process whose lease ran out (it crashed, or lost its host) is cancelled
+ * by any other: its agent's connection is gone, so it must never look approvable.
+ */
+export const gatewayInstances = pgTable('gateway_instances', {
+  /** The `holder` of the approval requests this process holds. */
+  id: text('id').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).defaultNow().notNull(),
+  leaseUntil: timestamp('lease_until', { withTimezone: true, mode: 'date' }).notNull(),
+});

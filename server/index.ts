@@ -32,7 +32,7 @@ export type StartOptions = {
   /** Run Next in development mode. */
   dev?: boolean;
   /** Gateway tuning, mostly for tests. */
-  gateway?: { progressIntervalMs?: number; recheckMs?: number; maxBodyBytes?: number; sessionIdleMs?: number };
+  gateway?: { progressIntervalMs?: number; recheckMs?: number; maxBodyBytes?: number; sessionIdleMs?: number; heartbeatMs?: number };
 };
 
 export type Airlock = {
@@ -99,16 +99,19 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     '',
   );
 
-  const closeAll = async () => {
-    // stop accepting, end held calls and sockets, then drop the connections left (SSE, websockets)
-    const closed = new Promise<void>((r) => server.close(() => r()));
-    await realtime?.close();
-    await gateway?.close();
-    server.closeAllConnections();
-    await closed;
-    clearRuntime(instanceId);
-    if (ownsDatabase) await database.close();
-  };
+  let closing: Promise<void> | undefined;
+  // once, however many callers ask (a second signal, a test and its teardown)
+  const closeAll = () =>
+    (closing ??= (async () => {
+      // stop accepting, end held calls and sockets, then drop the connections left (SSE, websockets)
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      await realtime?.close();
+      await gateway?.close();
+      server.closeAllConnections();
+      await closed;
+      clearRuntime(instanceId);
+      if (ownsDatabase) await database.close();
+    })());
 
   try {
     await syncUpstreams(database, config.upstreams);

@@ -13,6 +13,7 @@ import { log } from '../lib/log';
 import type { Rule } from '../policy/types';
 import type { GatewayContext } from './context';
 import { HoldRegistry } from './holds';
+import { InstanceLease } from './instances';
 import { ErrorCode } from './messages';
 import { GatewaySession } from './session';
 import { SharedUpstreams } from './shared-upstream';
@@ -33,6 +34,8 @@ export type GatewayOptions = {
   maxSessions?: number;
   progressIntervalMs?: number;
   recheckMs?: number;
+  /** How often this process renews its lease on PostgreSQL (ms, default 5 s; see InstanceLease). */
+  heartbeatMs?: number;
 };
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -48,6 +51,7 @@ export class Gateway {
   private unlistenAgents?: () => Promise<void>;
   private readonly options: Required<Omit<GatewayOptions, 'allowedHosts'>> & { allowedHosts: Set<string> };
   private sweepTimer?: NodeJS.Timeout;
+  private lease?: InstanceLease;
 
   constructor(options: GatewayOptions) {
     const publicHost = new URL(options.publicUrl).host.toLowerCase();
@@ -57,6 +61,7 @@ export class Gateway {
       maxSessions: 500,
       progressIntervalMs: 10_000,
       recheckMs: 2_000,
+      heartbeatMs: 5_000,
       ...options,
       allowedHosts: new Set([publicHost, ...(options.allowedHosts ?? []).map((h) => h.toLowerCase())]),
     };
@@ -84,6 +89,11 @@ export class Gateway {
         if (session.agent.id === agentId) void session.close('the agent was revoked or its owner disabled');
     });
     if (this.context.database.kind === 'pglite') await this.cancelOrphans();
+    else {
+      // several processes may share PostgreSQL: each keeps a lease, and cancels the calls of any whose lease lapses
+      this.lease = new InstanceLease(this.context.database, this.context.instanceId, { heartbeatMs: this.options.heartbeatMs });
+      await this.lease.start();
+    }
     this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
     this.sweepTimer.unref();
   }
@@ -255,6 +265,7 @@ export class Gateway {
     clearInterval(this.sweepTimer);
     await this.unlistenAgents?.();
     await Promise.allSettled([...this.sessions.values()].map((session) => session.close('Airlock is shutting down')));
+    await this.lease?.stop();
     await this.context.shared.close();
     await this.context.holds.close();
     await this.context.audit.close();

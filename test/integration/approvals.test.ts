@@ -1,8 +1,15 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests, approvalVotes, grants } from '../../db/schema';
+import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
@@ -10,6 +17,7 @@ import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
 import { createAgent, revokeAgent } from '../../server/auth/agents';
 import { createUser, setUserDisabled } from '../../server/auth/users';
+import { HOLDER_LOST_REASON } from '../../server/gateway/instances';
 import { evaluate } from '../../server/policy/evaluate';
 import { ZRule } from '../../server/policy/types';
 import { eventually, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
@@ -213,6 +221,68 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
       expect((result.content as { text: string }[])[0].text).toBe('paid 8 to quiet');
     } finally {
       await fast.close();
+    }
+  });
+
+  it('a call held by a process that died is cancelled by another; one held by a live process is not', async () => {
+    const watcher = await startTestAirlock('postgres', { rules: [] }, { gateway: { heartbeatMs: 100 } });
+    const dir = mkdtempSync(join(tmpdir(), 'airlock-lease-'));
+    const holder = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(root, 'test/fixtures/airlock-process.ts'), watcher.t.url ?? '', join(dir, 'upstream.log')],
+      {
+        cwd: root,
+        env: { ...process.env, FIXTURE_ACTION: 'require_approval', FIXTURE_HEARTBEAT_MS: '100', AIRLOCK_LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      const [line] = (await once(createInterface({ input: holder.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+      const { url, token: holderToken, instanceId } = JSON.parse(line) as { url: string; token: string; instanceId: string };
+      const client = new Client({ name: 'lease-agent', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${url}/mcp/slow`), {
+          requestInit: { headers: { Authorization: `Bearer ${holderToken}` } },
+        }),
+      );
+      void client.callTool({ name: 'echo', arguments: { tag: 'held' } }).catch(() => 'ended');
+      const orm = watcher.t.database.orm;
+      const request = await eventually(async () => {
+        const [row] = await orm.select().from(approvalRequests).where(eq(approvalRequests.holder, instanceId));
+        return row;
+      });
+      const status = async () => (await orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id)))[0];
+      const leases = async () => (await orm.select().from(gatewayInstances)).map((row) => row.id).sort();
+      expect(await leases()).toEqual([instanceId, watcher.airlock.gateway.context.instanceId].sort());
+
+      // alive: the watcher has judged for several leases (600 ms each) and left the call alone
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect((await status()).status).toBe('pending');
+
+      holder.kill('SIGKILL');
+      const cancelled = await eventually(async () => {
+        const row = await status();
+        return row.status === 'cancelled' && row;
+      });
+      expect(cancelled.reason).toBe(HOLDER_LOST_REASON);
+      const { events } = await searchAudit(orm, { requestId: request.id });
+      expect(events[0]).toMatchObject({ type: 'approval.cancelled', actorType: 'system', payload: { reason: HOLDER_LOST_REASON } });
+      await eventually(async () => !(await leases()).includes(instanceId));
+      const reviewer = await watcher.person('approver');
+      await expect(
+        decide(watcher.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' }),
+      ).rejects.toMatchObject({
+        code: 'conflict',
+      });
+    } finally {
+      holder.kill('SIGKILL');
+      const ownLease = watcher.airlock.gateway.context.instanceId;
+      const db = watcher.t.database;
+      await watcher.airlock.close();
+      // a process that stops gives its lease up
+      expect((await db.orm.select().from(gatewayInstances)).map((row) => row.id)).not.toContain(ownLease);
+      await watcher.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
