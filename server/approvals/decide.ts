@@ -8,6 +8,7 @@ import { createGrant } from './grants';
 import { notifyChange } from './lifecycle';
 import { maskArguments } from './masking';
 import { countedApprovals } from './quorum';
+import { reviewRights } from './rights';
 import { checkArguments } from './schema-check';
 import type { ApprovalRequest, DecisionInput, Reviewer, RuleSnapshot } from './types';
 
@@ -43,20 +44,16 @@ export async function decide(database: Database, options: DecideOptions): Promis
     if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
     if (request.expiresAt.getTime() <= Date.now()) throw new AirlockError('conflict', 'this request has expired');
 
-    if (reviewer.role === 'auditor') throw new AirlockError('forbidden', 'auditors cannot decide approval requests');
-    if (reviewer.role !== 'admin' && !request.approverRoles.includes(reviewer.role))
-      throw new AirlockError('forbidden', `only ${request.approverRoles.join(' or ')} reviewers may decide this request`);
-    if (decision === 'approve' && row.ownerId === reviewer.id)
-      throw new AirlockError('forbidden', 'you own this agent, so you cannot approve its calls');
-
     const rule = request.rule as RuleSnapshot;
+    const rights = reviewRights({ reviewer, request: { ...request, rule }, ownerId: row.ownerId });
+    if (rights.decide) throw new AirlockError(rights.decide.code, rights.decide.message);
+    if (decision === 'approve' && rights.approve) throw new AirlockError(rights.approve.code, rights.approve.message);
+
     const editedDigest = edited === undefined ? null : digest(edited);
     const isEdit = editedDigest !== null && editedDigest !== request.argumentsDigest;
     if (isEdit) {
       if (!rule.allowEdit) throw new AirlockError('forbidden', `rule ${rule.id} does not allow editing the arguments`);
-      // with several approvers each must approve the same call: an edit would change it under them
-      if (request.requiredApprovals > 1)
-        throw new AirlockError('bad_request', 'arguments can be edited only on requests that need one approval');
+      if (!rights.edit) throw new AirlockError('bad_request', 'arguments can be edited only on requests that need one approval');
       const violations = checkArguments((request.toolDefinition as { inputSchema?: unknown }).inputSchema, edited);
       if (violations.length > 0) {
         throw new AirlockError(
@@ -67,11 +64,11 @@ export async function decide(database: Database, options: DecideOptions): Promis
       }
     }
     if (grantMinutes !== undefined) {
-      const max = rule.maxGrantMinutes ?? 0;
-      if (max === 0) throw new AirlockError('forbidden', `rule ${rule.id} does not allow session grants`);
-      if (grantMinutes > max) throw new AirlockError('bad_request', `rule ${rule.id} allows grants of at most ${max} minutes`);
-      if (request.requiredApprovals > 1)
+      if (!rule.maxGrantMinutes) throw new AirlockError('forbidden', `rule ${rule.id} does not allow session grants`);
+      if (rights.maxGrantMinutes === 0)
         throw new AirlockError('bad_request', 'session grants are available only on requests that need one approval');
+      if (grantMinutes > rights.maxGrantMinutes)
+        throw new AirlockError('bad_request', `rule ${rule.id} allows grants of at most ${rights.maxGrantMinutes} minutes`);
     }
 
     const inserted = await tx

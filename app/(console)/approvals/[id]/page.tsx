@@ -10,9 +10,10 @@ import { UntrustedText } from '@/components/approvals/untrusted-text';
 import { maskArguments } from '@/server/approvals/masking';
 import { getRequestDetail } from '@/server/approvals/queries';
 import { similarDecisions } from '@/server/approvals/queue';
+import { reviewRights } from '@/server/approvals/rights';
 import { checkArguments } from '@/server/approvals/schema-check';
 import type { RuleSnapshot } from '@/server/approvals/types';
-import { allowed, requirePageUser } from '@/server/http/page-user';
+import { requirePageUser } from '@/server/http/page-user';
 import { isAirlockError } from '@/server/lib/errors';
 import type { RiskFlag, RiskLevel } from '@/server/lib/inspect';
 import { db } from '@/server/runtime';
@@ -47,14 +48,7 @@ export default async function RequestPage({ params }: Props) {
   ]);
   const violations = checkArguments(tool.inputSchema, request.arguments);
   const pending = request.status === 'pending';
-  const isOwner = request.agent.ownerId === user.id;
-  const roleMayDecide = user.role === 'admin' || request.approverRoles.includes(user.role);
-  const decideBlocked = !allowed(user, 'approvals.decide')
-    ? `As ${user.role === 'auditor' ? 'an auditor' : `a ${user.role}`}, you can see this request but not decide it.`
-    : !roleMayDecide
-      ? `Rule ${rule.id} lets only ${request.approverRoles.join(' or ')} reviewers decide.`
-      : null;
-  const approveBlocked = isOwner ? 'You own this agent, so you cannot approve its calls (you may deny them).' : null;
+  const rights = reviewRights({ reviewer: user, request: { ...request, rule }, ownerId: request.agent.ownerId });
   const alreadyVoted = request.votes.some((v) => v.userId === user.id);
   const annotations = Object.entries(tool.annotations ?? {}).filter(([, v]) => typeof v === 'boolean');
 
@@ -81,11 +75,11 @@ export default async function RequestPage({ params }: Props) {
         <DecisionBar
           requestId={request.id}
           tool={request.tool}
-          approveBlocked={approveBlocked}
-          decideBlocked={decideBlocked}
+          approveBlocked={rights.approve?.message ?? null}
+          decideBlocked={rights.decide?.message ?? null}
           alreadyVoted={alreadyVoted}
-          allowEdit={Boolean(rule.allowEdit) && request.requiredApprovals === 1}
-          maxGrantMinutes={request.requiredApprovals === 1 ? (rule.maxGrantMinutes ?? 0) : 0}
+          allowEdit={rights.edit}
+          maxGrantMinutes={rights.maxGrantMinutes}
         />
       ) : (
         <section className={`card outcome outcome-${request.status}`} aria-label="Outcome" role="status">
@@ -165,7 +159,7 @@ export default async function RequestPage({ params }: Props) {
           <dt>Owner</dt>
           <dd>
             {request.agent.ownerEmail}
-            {isOwner ? ' (you)' : ''}
+            {request.agent.ownerId === user.id ? ' (you)' : ''}
           </dd>
           <dt>MCP session</dt>
           <dd className="mono">{request.sessionId}</dd>
