@@ -188,11 +188,10 @@ export const auditEvents = pgTable(
     hash: text('hash').notNull(),
   },
   // Every tool call writes two rows, so each index here costs on the gateway's hot path: `id`
-  // (a random UUID) has none, since nothing looks an event up by it, and most rows (allowed
-  // calls) have no request to index.
+  // (a random UUID) has none, since nothing looks an event up by it.
   (t) => [
     index('audit_events_type_idx').on(t.type, t.seq),
-    index('audit_events_request_idx').on(t.requestId).where(sql`${t.requestId} is not null`),
+    index('audit_events_request_idx').on(t.requestId),
     index('audit_events_session_idx').on(t.sessionId, t.seq),
   ],
 );
