@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lt, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
@@ -106,14 +106,26 @@ export async function closeRequest(
  * Cancel every pending request of an agent (revoked, or its owner disabled), each audited,
  * inside the caller's transaction. Its held calls then end without running.
  */
-export async function cancelAgentRequests(
+export function cancelAgentRequests(
   tx: Executor,
   { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor },
 ): Promise<string[]> {
+  return cancelPending(tx, eq(approvalRequests.agentId, agentId), { reason, actor });
+}
+
+/**
+ * Cancel every pending request held by the given processes (a subquery of holder ids, read
+ * by the same statement), each audited, inside the caller's transaction.
+ */
+export function cancelHeldBy(tx: Executor, holders: SQLWrapper, { reason, actor }: { reason: string; actor: AuditActor }) {
+  return cancelPending(tx, inArray(approvalRequests.holder, holders), { reason, actor });
+}
+
+async function cancelPending(tx: Executor, which: SQL, { reason, actor }: { reason: string; actor: AuditActor }): Promise<string[]> {
   const cancelled = await tx
     .update(approvalRequests)
     .set({ status: 'cancelled', reason, decidedAt: new Date() })
-    .where(and(eq(approvalRequests.agentId, agentId), eq(approvalRequests.status, 'pending')))
+    .where(and(which, eq(approvalRequests.status, 'pending')))
     .returning({ id: approvalRequests.id });
   if (cancelled.length === 0) return [];
   await appendAudit(

@@ -1,11 +1,12 @@
+import { performance } from 'node:perf_hooks';
 import { and, eq, lt, ne, notExists, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { approvalRequests, gatewayInstances } from '../../db/schema';
-import { closeRequest } from '../approvals/lifecycle';
+import { cancelHeldBy } from '../approvals/lifecycle';
 import { log } from '../lib/log';
 
 export type InstanceLeaseOptions = {
-  /** How often the lease is renewed (ms, default 5 s); it lasts six times as long. */
+  /** How often the lease is renewed and lapsed ones looked for (ms, default 5 s); a lease lasts six times as long. */
   heartbeatMs?: number;
 };
 
@@ -14,23 +15,28 @@ export const HOLDER_LOST_REASON = 'the Airlock process holding this call stopped
 
 /**
  * This process's lease in `gateway_instances`, for several Airlock processes on one
- * PostgreSQL. Every heartbeat renews it and then looks for processes whose lease ran out:
- * the requests they held are cancelled (audited, consoles told), since the agent's
- * connection died with its process and an approval could never reach it.
+ * PostgreSQL. It is renewed every heartbeat; on its own timer, the process looks for leases
+ * that lapsed more than a heartbeat ago and cancels the requests their processes held
+ * (audited, consoles told), since the agent's connection died with its process and an
+ * approval could never reach it.
  *
- * Another process is judged only after this one has renewed its own lease without a
- * failure for a whole lease: after a database outage, every lease has run out, and each
- * process needs a heartbeat to renew its own before anyone may call it dead. A process
- * wrongly judged (stalled longer than its lease) only loses calls, which then never run:
- * fail closed. Requests of a holder that never took a lease (an older version during a
- * rolling upgrade) are left to their deadline.
+ * A process judges others only after its own renewals have succeeded, each on time, for a
+ * whole lease: after a database outage or stall every lease has lapsed, and each process
+ * needs a heartbeat to renew its own before anyone may call it dead; a process whose own
+ * renewals fall behind judges nobody. A process wrongly judged (stalled longer than its
+ * lease) only loses calls, which then never run: fail closed. Requests of a holder that never
+ * took a lease (a previous version during a rolling upgrade) are left to their deadline.
  */
 export class InstanceLease {
-  private timer?: NodeJS.Timeout;
-  private healthySince: number | null = null;
   private readonly heartbeatMs: number;
   private readonly leaseMs: number;
-  private ticking: Promise<void> | null = null;
+  private renewTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+  private renewing: Promise<void> | null = null;
+  private sweeping: Promise<void> | null = null;
+  /** Monotonic times: the last renewal that succeeded, and the start of the unbroken run of timely ones. */
+  private lastRenewal: number | null = null;
+  private healthySince: number | null = null;
 
   constructor(
     private readonly database: Database,
@@ -41,64 +47,78 @@ export class InstanceLease {
     this.leaseMs = this.heartbeatMs * 6;
   }
 
+  /** Take the lease (throws when the database refuses: a process that cannot hold a lease must not hold calls). */
   async start(): Promise<void> {
-    await this.tick();
-    this.timer = setInterval(() => {
-      this.ticking ??= this.tick().finally(() => {
-        this.ticking = null;
-      });
+    await this.renewOnTime();
+    this.renewTimer = setInterval(() => {
+      this.renewing ??= this.renewOnTime()
+        .catch((error) => {
+          this.lastRenewal = this.healthySince = null;
+          log.warn('gateway: lease renewal failed', { error: String(error) });
+        })
+        .finally(() => {
+          this.renewing = null;
+        });
     }, this.heartbeatMs);
-    this.timer.unref();
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.sweep()
+        .catch((error) => log.warn('gateway: sweep of lapsed leases failed', { error: String(error) }))
+        .finally(() => {
+          this.sweeping = null;
+        });
+    }, this.heartbeatMs);
+    this.renewTimer.unref();
+    this.sweepTimer.unref();
   }
 
-  /** Give the lease up: this process holds nothing any more (its sessions are closed). */
+  /** Let the lease lapse now: this process holds nothing any more, and what it missed is swept by the others. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
-    await this.ticking;
+    clearInterval(this.renewTimer);
+    clearInterval(this.sweepTimer);
+    await Promise.allSettled([this.renewing, this.sweeping]);
     await this.database.orm
-      .delete(gatewayInstances)
+      .update(gatewayInstances)
+      .set({ leaseUntil: sql`now()` })
       .where(eq(gatewayInstances.id, this.instanceId))
       .catch((error) => log.warn('gateway: could not give up its lease', { error: String(error) }));
   }
 
-  private async tick(): Promise<void> {
-    try {
-      await this.renew();
-    } catch (error) {
-      this.healthySince = null;
-      log.warn('gateway: lease renewal failed', { error: String(error) });
-      return;
-    }
-    const now = Date.now();
-    this.healthySince ??= now;
-    if (now - this.healthySince < this.leaseMs) return;
-    await this.cancelLost().catch((error) => log.warn('gateway: sweep of lost holders failed', { error: String(error) }));
-  }
-
-  private async renew(): Promise<void> {
-    // the database's clock on both sides of the comparison: hosts' clocks may disagree
+  private async renewOnTime(): Promise<void> {
+    const started = performance.now();
+    // the database's clock on both sides of every comparison: hosts' clocks may disagree
     const leaseUntil = sql`now() + make_interval(secs => ${this.leaseMs / 1000})`;
     await this.database.orm
       .insert(gatewayInstances)
       .values({ id: this.instanceId, leaseUntil })
       .onConflictDoUpdate({ target: gatewayInstances.id, set: { leaseUntil } });
+    const now = performance.now();
+    // late (a gap since the last renewal, or a slow one): the database or this process stalled,
+    // and the others may have missed their renewals too, so the count starts again
+    const late = this.lastRenewal === null || started - this.lastRenewal > 2 * this.heartbeatMs || now - started > this.heartbeatMs;
+    if (late) this.healthySince = now;
+    this.lastRenewal = now;
   }
 
-  /** Cancel what processes with a lapsed lease held, then forget those that hold nothing. */
-  private async cancelLost(): Promise<void> {
-    const lapsed = and(lt(gatewayInstances.leaseUntil, sql`now()`), ne(gatewayInstances.id, this.instanceId));
-    const orphans = await this.database.orm
-      .select({ id: approvalRequests.id })
-      .from(approvalRequests)
-      .innerJoin(gatewayInstances, eq(gatewayInstances.id, approvalRequests.holder))
-      .where(and(eq(approvalRequests.status, 'pending'), lapsed))
-      .limit(500);
-    for (const { id } of orphans)
-      await closeRequest(this.database, { id, status: 'cancelled', reason: HOLDER_LOST_REASON, actor: { type: 'system' } });
-    const holding = this.database.orm
-      .select({ id: approvalRequests.id })
-      .from(approvalRequests)
-      .where(and(eq(approvalRequests.holder, gatewayInstances.id), eq(approvalRequests.status, 'pending')));
-    await this.database.orm.delete(gatewayInstances).where(and(lapsed, notExists(holding)));
+  private async sweep(): Promise<void> {
+    const now = performance.now();
+    if (this.lastRenewal === null || this.healthySince === null) return;
+    if (now - this.lastRenewal > 2 * this.heartbeatMs) return; // this process is the one behind
+    if (now - this.healthySince < this.leaseMs) return;
+    const lapsed = and(
+      lt(gatewayInstances.leaseUntil, sql`now() - make_interval(secs => ${this.heartbeatMs / 1000})`),
+      ne(gatewayInstances.id, this.instanceId),
+    );
+    await this.database.orm.transaction(async (tx) => {
+      // one statement reads the lapsed leases and cancels what they held
+      await cancelHeldBy(tx, tx.select({ id: gatewayInstances.id }).from(gatewayInstances).where(lapsed), {
+        reason: HOLDER_LOST_REASON,
+        actor: { type: 'system' },
+      });
+      const holding = tx
+        .select({ id: approvalRequests.id })
+        .from(approvalRequests)
+        .where(and(eq(approvalRequests.holder, gatewayInstances.id), eq(approvalRequests.status, 'pending')));
+      await tx.delete(gatewayInstances).where(and(lapsed, notExists(holding)));
+    });
   }
 }

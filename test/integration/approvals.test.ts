@@ -9,6 +9,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { query } from '../../db/database';
 import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { createRequest } from '../../server/approvals/lifecycle';
@@ -224,26 +225,28 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
     }
   });
 
-  it('a call held by a process that died is cancelled by another; one held by a live process is not', async () => {
-    const watcher = await startTestAirlock('postgres', { rules: [] }, { gateway: { heartbeatMs: 100 } });
+  /** A second Airlock process on `url` whose one rule holds every call, and a call it holds. */
+  async function heldByAnotherProcess(watcher: TestAirlock, heartbeatMs: number) {
     const dir = mkdtempSync(join(tmpdir(), 'airlock-lease-'));
-    const holder = spawn(
+    const child = spawn(
       process.execPath,
       ['--import', 'tsx', join(root, 'test/fixtures/airlock-process.ts'), watcher.t.url ?? '', join(dir, 'upstream.log')],
       {
         cwd: root,
-        env: { ...process.env, FIXTURE_ACTION: 'require_approval', FIXTURE_HEARTBEAT_MS: '100', AIRLOCK_LOG_LEVEL: 'warn' },
+        env: { ...process.env, FIXTURE_ACTION: 'require_approval', FIXTURE_HEARTBEAT_MS: String(heartbeatMs), AIRLOCK_LOG_LEVEL: 'error' },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
+    const stop = () => {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    };
     try {
-      const [line] = (await once(createInterface({ input: holder.stdout as NodeJS.ReadableStream }), 'line')) as [string];
-      const { url, token: holderToken, instanceId } = JSON.parse(line) as { url: string; token: string; instanceId: string };
+      const [line] = (await once(createInterface({ input: child.stdout as NodeJS.ReadableStream }), 'line')) as [string];
+      const { url, token, instanceId } = JSON.parse(line) as { url: string; token: string; instanceId: string };
       const client = new Client({ name: 'lease-agent', version: '1.0.0' });
       await client.connect(
-        new StreamableHTTPClientTransport(new URL(`${url}/mcp/slow`), {
-          requestInit: { headers: { Authorization: `Bearer ${holderToken}` } },
-        }),
+        new StreamableHTTPClientTransport(new URL(`${url}/mcp/slow`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
       );
       void client.callTool({ name: 'echo', arguments: { tag: 'held' } }).catch(() => 'ended');
       const orm = watcher.t.database.orm;
@@ -252,37 +255,78 @@ describe.runIf(backends().includes('postgres'))('several processes on one Postgr
         return row;
       });
       const status = async () => (await orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id)))[0];
-      const leases = async () => (await orm.select().from(gatewayInstances)).map((row) => row.id).sort();
-      expect(await leases()).toEqual([instanceId, watcher.airlock.gateway.context.instanceId].sort());
+      return { child, instanceId, request, status, stop };
+    } catch (error) {
+      stop();
+      throw error;
+    }
+  }
 
-      // alive: the watcher has judged for several leases (600 ms each) and left the call alone
+  const leases = async (watcher: TestAirlock) => (await watcher.t.database.orm.select().from(gatewayInstances)).map((row) => row.id).sort();
+
+  it('a call held by a process that died is cancelled by another; one held by a live process is not', async () => {
+    const watcher = await startTestAirlock('postgres', { rules: [] }, { gateway: { heartbeatMs: 100 } });
+    const ownLease = watcher.airlock.gateway.context.instanceId;
+    const holder = await heldByAnotherProcess(watcher, 100);
+    try {
+      expect(await leases(watcher)).toEqual([holder.instanceId, ownLease].sort());
+      // alive: the watcher has been judging for several leases (600 ms each) and left the call alone
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      expect((await status()).status).toBe('pending');
+      expect((await holder.status()).status).toBe('pending');
 
-      holder.kill('SIGKILL');
+      holder.child.kill('SIGKILL');
       const cancelled = await eventually(async () => {
-        const row = await status();
+        const row = await holder.status();
         return row.status === 'cancelled' && row;
       });
       expect(cancelled.reason).toBe(HOLDER_LOST_REASON);
-      const { events } = await searchAudit(orm, { requestId: request.id });
+      const { events } = await searchAudit(watcher.t.database.orm, { requestId: holder.request.id });
       expect(events[0]).toMatchObject({ type: 'approval.cancelled', actorType: 'system', payload: { reason: HOLDER_LOST_REASON } });
-      await eventually(async () => !(await leases()).includes(instanceId));
+      await eventually(async () => !(await leases(watcher)).includes(holder.instanceId));
       const reviewer = await watcher.person('approver');
       await expect(
-        decide(watcher.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' }),
+        decide(watcher.t.database, { requestId: holder.request.id, user: { id: reviewer.id }, decision: 'approve' }),
       ).rejects.toMatchObject({
         code: 'conflict',
       });
-    } finally {
-      holder.kill('SIGKILL');
-      const ownLease = watcher.airlock.gateway.context.instanceId;
-      const db = watcher.t.database;
+      // a process that stops lets its lease lapse at once (the next sweep forgets it)
       await watcher.airlock.close();
-      // a process that stops gives its lease up
-      expect((await db.orm.select().from(gatewayInstances)).map((row) => row.id)).not.toContain(ownLease);
+      const [own] = await query<{ lapsed: boolean }>(
+        watcher.t.database.orm,
+        sql`select lease_until <= now() as lapsed from gateway_instances where id = ${ownLease}`,
+      );
+      expect(own).toEqual({ lapsed: true });
+    } finally {
+      holder.stop();
       await watcher.close();
-      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a database stall makes no live process look dead', async () => {
+    const watcher = await startTestAirlock('postgres', { rules: [] }, { gateway: { heartbeatMs: 250 } });
+    const holder = await heldByAnotherProcess(watcher, 250);
+    const admin = (await import('postgres')).default(watcher.t.url ?? '', { max: 2, onnotice: () => {} });
+    try {
+      // both processes' renewals wait on their rows for 2 s, four times a lease (1.5 s): every lease lapses
+      const ownRow = await admin.reserve();
+      const holderRow = await admin.reserve();
+      await ownRow`begin`;
+      await ownRow`select 1 from gateway_instances where id = ${watcher.airlock.gateway.context.instanceId} for update`;
+      await holderRow`begin`;
+      await holderRow`select 1 from gateway_instances where id = ${holder.instanceId} for update`;
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // the watcher recovers first; the holder 600 ms later, well within a lease
+      await ownRow`commit`;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      await holderRow`commit`;
+      ownRow.release();
+      holderRow.release();
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      expect((await holder.status()).status).toBe('pending');
+    } finally {
+      await admin.end();
+      holder.stop();
+      await watcher.close();
     }
   });
 
