@@ -1,4 +1,5 @@
 import type { Role } from '../../db/schema';
+import { can } from '../auth/permissions';
 import type { RuleSnapshot } from './types';
 
 /** A refusal: the error code `decide` answers with, and the sentence a reviewer reads. */
@@ -30,12 +31,14 @@ export type RightsInput = {
  */
 export function reviewRights({ reviewer, request, ownerId }: RightsInput): ReviewRights {
   const single = request.requiredApprovals === 1;
-  const decide: Refusal | null =
-    reviewer.role === 'auditor'
-      ? { code: 'forbidden', message: 'As an auditor, you can see this request but not decide it.' }
-      : reviewer.role !== 'admin' && !request.approverRoles.includes(reviewer.role)
-        ? { code: 'forbidden', message: `Rule ${request.rule.id} lets only ${request.approverRoles.join(' or ')} reviewers decide.` }
-        : null;
+  const decide: Refusal | null = !can(reviewer.role, 'approvals.decide')
+    ? {
+        code: 'forbidden',
+        message: `As ${/^[aeiou]/.test(reviewer.role) ? 'an' : 'a'} ${reviewer.role}, you can see this request but not decide it.`,
+      }
+    : reviewer.role !== 'admin' && !request.approverRoles.includes(reviewer.role)
+      ? { code: 'forbidden', message: `Rule ${request.rule.id} lets only ${request.approverRoles.join(' or ')} reviewers decide.` }
+      : null;
   return {
     decide,
     approve:

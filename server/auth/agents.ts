@@ -100,7 +100,7 @@ export async function stopAgent(tx: Executor, { agentId, reason, actor }: { agen
   await cancelAgentRequests(tx, { agentId, reason, actor });
   const revoked = await tx
     .update(grants)
-    .set({ revokedAt: new Date() })
+    .set({ revokedAt: new Date(), revokedBy: actor.type === 'user' ? (actor.id ?? null) : null })
     .where(and(eq(grants.agentId, agentId), isNull(grants.revokedAt), gt(grants.expiresAt, new Date())))
     .returning({ id: grants.id, requestId: grants.requestId });
   if (revoked.length > 0)
