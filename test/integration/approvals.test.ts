@@ -18,6 +18,7 @@ import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
 import { createAgent, revokeAgent } from '../../server/auth/agents';
 import { createUser, setUserDisabled } from '../../server/auth/users';
+import { Gateway } from '../../server/gateway/gateway';
 import { HOLDER_LOST_REASON } from '../../server/gateway/instances';
 import { evaluate } from '../../server/policy/evaluate';
 import { ZRule } from '../../server/policy/types';
@@ -154,6 +155,47 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(await liveGrants(bystander.id)).toHaveLength(1);
     expect((await status(otherPending.id)).status).toBe('pending');
     expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
+  });
+});
+
+describe('one process on PGlite', () => {
+  it('cancels, audited, the calls still pending from before a restart: their agents are gone', async () => {
+    const t = await openTestDatabase('pglite');
+    try {
+      const owner = await createUser(t.database, { email: 'restart-owner@example.com', role: 'approver' });
+      const { agent } = await createAgent(t.database, { name: 'restart-agent', ownerEmail: owner.email });
+      const held = (rpcId: number) =>
+        createRequest(t.database, {
+          agentId: agent.id,
+          sessionId: 'before-restart',
+          rpcId,
+          upstream: 'demo',
+          tool: 'send_email',
+          arguments: { rpcId },
+          toolDefinition: { name: 'send_email' },
+          verdict: evaluate([], 'demo', { name: 'send_email' }),
+          holder: 'the-previous-process',
+        });
+      const requests = [await held(1), await held(2)];
+      const gateway = new Gateway({
+        database: t.database,
+        rules: () => [],
+        upstreams: () => ({}),
+        publicUrl: 'http://127.0.0.1:1',
+        instanceId: 'this-process',
+      });
+      await gateway.start();
+      await gateway.close();
+      for (const request of requests) {
+        const [row] = await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+        expect(row).toMatchObject({ status: 'cancelled', reason: 'Airlock restarted while the call was held' });
+        const { events } = await searchAudit(t.database.orm, { requestId: request.id });
+        expect(events[0]).toMatchObject({ type: 'approval.cancelled', actorType: 'system' });
+      }
+      expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
+    } finally {
+      await t.close();
+    }
   });
 });
 
