@@ -52,7 +52,7 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
   return chainHash(row.seq, row.prevHash, contentDigest(row, JSON.stringify(row.payload ?? null)));
 }
 
-const APPEND_SQL = 'select first_seq, prev_hash, hashes from airlock_audit_append_batch($1::jsonb)';
+const APPEND_CALL = 'select first_seq, prev_hash, hashes from airlock_audit_append_batch';
 /** What `airlock_audit_append_batch` answers: event i got seq `first_seq + i` and hash `hashes[i]`. */
 type AppendRow = { first_seq: number | string; prev_hash: string; hashes: string[] };
 
@@ -105,10 +105,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
   const list = Array.isArray(inputs) ? inputs : [inputs];
   if (list.length === 0) return [];
   const { prepared, json } = prepare(list);
-  return assemble(
-    prepared,
-    await query<AppendRow>(tx, sql`select first_seq, prev_hash, hashes from airlock_audit_append_batch(${json}::jsonb)`),
-  );
+  return assemble(prepared, await query<AppendRow>(tx, sql`${sql.raw(APPEND_CALL)}(${json}::jsonb)`));
 }
 
 /**
@@ -118,5 +115,5 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
 export async function appendAuditNow(database: Database, inputs: (AuditInput | SerializedAuditInput)[]): Promise<AuditEvent[]> {
   if (inputs.length === 0) return [];
   const { prepared, json } = prepare(inputs);
-  return assemble(prepared, await database.raw<AppendRow>(APPEND_SQL, [json]));
+  return assemble(prepared, await database.raw<AppendRow>(`${APPEND_CALL}($1::jsonb)`, [json]));
 }

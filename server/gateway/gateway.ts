@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { eq } from 'drizzle-orm';
+import { eq, ne } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { approvalRequests, upstreams } from '../../db/schema';
-import { closeRequest, expireOverdue } from '../approvals/lifecycle';
+import { cancelHeldBy, expireOverdue } from '../approvals/lifecycle';
 import { appendAudit } from '../audit/append';
 import { AuditWriter } from '../audit/writer';
 import { AGENTS_CHANNEL, type Agent, authenticateAgent } from '../auth/agents';
@@ -103,18 +103,16 @@ export class Gateway {
    * that is gone: its agent's connection is lost and it must never run.
    */
   private async cancelOrphans(): Promise<void> {
-    const orphans = await this.context.database.orm
-      .select({ id: approvalRequests.id })
-      .from(approvalRequests)
-      .where(eq(approvalRequests.status, 'pending'));
-    for (const { id } of orphans) {
-      await closeRequest(this.context.database, {
-        id,
-        status: 'cancelled',
-        reason: 'Airlock restarted while the call was held',
-        actor: { type: 'system' },
-      });
-    }
+    await this.context.database.orm.transaction((tx) =>
+      cancelHeldBy(
+        tx,
+        tx
+          .selectDistinct({ holder: approvalRequests.holder })
+          .from(approvalRequests)
+          .where(ne(approvalRequests.holder, this.context.instanceId)),
+        { reason: 'Airlock restarted while the call was held', actor: { type: 'system' } },
+      ),
+    );
   }
 
   private async sweep(): Promise<void> {

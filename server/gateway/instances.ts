@@ -30,10 +30,8 @@ export const HOLDER_LOST_REASON = 'the Airlock process holding this call stopped
 export class InstanceLease {
   private readonly heartbeatMs: number;
   private readonly leaseMs: number;
-  private renewTimer?: NodeJS.Timeout;
-  private sweepTimer?: NodeJS.Timeout;
-  private renewing: Promise<void> | null = null;
-  private sweeping: Promise<void> | null = null;
+  private renewTimer?: Repeating;
+  private sweepTimer?: Repeating;
   /** Monotonic times: the last renewal that succeeded, and the start of the unbroken run of timely ones. */
   private lastRenewal: number | null = null;
   private healthySince: number | null = null;
@@ -50,32 +48,20 @@ export class InstanceLease {
   /** Take the lease (throws when the database refuses: a process that cannot hold a lease must not hold calls). */
   async start(): Promise<void> {
     await this.renewOnTime();
-    this.renewTimer = setInterval(() => {
-      this.renewing ??= this.renewOnTime()
-        .catch((error) => {
-          this.lastRenewal = this.healthySince = null;
-          log.warn('gateway: lease renewal failed', { error: String(error) });
-        })
-        .finally(() => {
-          this.renewing = null;
-        });
-    }, this.heartbeatMs);
-    this.sweepTimer = setInterval(() => {
-      this.sweeping ??= this.sweep()
-        .catch((error) => log.warn('gateway: sweep of lapsed leases failed', { error: String(error) }))
-        .finally(() => {
-          this.sweeping = null;
-        });
-    }, this.heartbeatMs);
-    this.renewTimer.unref();
-    this.sweepTimer.unref();
+    this.renewTimer = every(this.heartbeatMs, () =>
+      this.renewOnTime().catch((error) => {
+        this.lastRenewal = this.healthySince = null;
+        log.warn('gateway: lease renewal failed', { error: String(error) });
+      }),
+    );
+    this.sweepTimer = every(this.heartbeatMs, () =>
+      this.sweep().catch((error) => log.warn('gateway: sweep of lapsed leases failed', { error: String(error) })),
+    );
   }
 
   /** Let the lease lapse now: this process holds nothing any more, and what it missed is swept by the others. */
   async stop(): Promise<void> {
-    clearInterval(this.renewTimer);
-    clearInterval(this.sweepTimer);
-    await Promise.allSettled([this.renewing, this.sweeping]);
+    await Promise.all([this.renewTimer?.stop(), this.sweepTimer?.stop()]);
     await this.database.orm
       .update(gatewayInstances)
       .set({ leaseUntil: sql`now()` })
@@ -121,4 +107,23 @@ export class InstanceLease {
       await tx.delete(gatewayInstances).where(and(lapsed, notExists(holding)));
     });
   }
+}
+
+type Repeating = { stop(): Promise<void> };
+
+/** Run `task` every `ms`, never two at once (a slow run delays the next); `stop` waits for the one running. */
+function every(ms: number, task: () => Promise<void>): Repeating {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    running ??= task().finally(() => {
+      running = null;
+    });
+  }, ms);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }
