@@ -203,7 +203,6 @@ export class Gateway {
       } catch {
         return sendJsonRpcError(res, 400, -32700, 'Parse error: the body is not valid JSON');
       }
-      headersWithFirstEvent(res);
     }
 
     const sessionId = req.headers['mcp-session-id'];
@@ -278,28 +277,6 @@ function bearer(header: string | undefined): string | undefined {
 function isInitialize(body: unknown): boolean {
   const messages = Array.isArray(body) ? body : [body];
   return messages.some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
-}
-
-/** How long a POST's SSE headers may wait for the first event before they are sent alone. */
-const HEADERS_WAIT_MS = 50;
-
-/**
- * Send an SSE response's headers with its first event rather than on their own. The SDK's
- * transport flushes them as soon as the stream opens; a call answered within HEADERS_WAIT_MS then
- * takes two writes, and two wake-ups of the agent, where one (headers, event and end, corked by
- * Node's chunked encoding) does. A slow call still gets its headers after HEADERS_WAIT_MS, and a
- * held call at once, with its first notification.
- */
-function headersWithFirstEvent(res: ServerResponse): void {
-  const flush = res.flushHeaders.bind(res);
-  let timer: NodeJS.Timeout | undefined;
-  res.flushHeaders = () => {
-    timer ??= setTimeout(() => {
-      // flushing again once the headers went out with an event writes nothing
-      if (!res.writableEnded && !res.destroyed) flush();
-    }, HEADERS_WAIT_MS);
-  };
-  res.once('close', () => clearTimeout(timer));
 }
 
 function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {

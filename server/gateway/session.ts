@@ -1,5 +1,3 @@
-import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { findGrants } from '../approvals/grants';
@@ -11,6 +9,7 @@ import { log } from '../lib/log';
 import { evaluate } from '../policy/evaluate';
 import type { Verdict } from '../policy/types';
 import type { AgentIdentity, GatewayContext } from './context';
+import { DownstreamTransport } from './downstream';
 import { holdCall } from './hold';
 import {
   ErrorCode,
@@ -63,7 +62,7 @@ export type SessionOptions = {
  * in both directions (invariant 9).
  */
 export class GatewaySession {
-  readonly downstream: StreamableHTTPServerTransport;
+  readonly downstream: DownstreamTransport;
   readonly agent: AgentIdentity;
   readonly upstreamName: string;
   lastActivity = Date.now();
@@ -91,10 +90,8 @@ export class GatewaySession {
       (method, params) => this.requestUpstream(method, params),
       (tools) => this.context.recordTools(this.upstreamName, tools),
     );
-    this.downstream = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (sessionId) => options.onInitialized(sessionId, this),
-      // the gateway itself reads the body under its own size limit and validates Host/Origin
+    this.downstream = new DownstreamTransport({
+      onSessionInitialized: (sessionId) => options.onInitialized(sessionId, this),
       keepAliveMs: 15_000,
     });
     this.downstream.onmessage = (message) => {

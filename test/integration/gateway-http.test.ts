@@ -138,8 +138,17 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     expect(body).toMatch(/"error"/);
   });
 
+  /** A whole HTTP response: its headers and all of its body, by Content-Length or chunked encoding. */
+  const wholeResponse = (text: string) => {
+    const headerEnd = text.indexOf('\r\n\r\n');
+    if (headerEnd < 0) return false;
+    const body = text.slice(headerEnd + 4);
+    const length = /^content-length: *(\d+)\r?$/im.exec(text.slice(0, headerEnd));
+    return length ? Buffer.byteLength(body) >= Number(length[1]) : body.endsWith('\r\n0\r\n\r\n');
+  };
+
   /** POST over a raw socket; resolves with the chunks read, once `until` matches what arrived. */
-  const rawPost = (sessionId: string, body: unknown, until: RegExp) =>
+  const rawPost = (sessionId: string, body: unknown, until: RegExp | ((received: string) => boolean)) =>
     new Promise<string[]>((resolve, reject) => {
       const text = JSON.stringify(body);
       const { host } = new URL(h.url);
@@ -149,7 +158,8 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       socket.on('error', reject);
       socket.on('data', (chunk) => {
         chunks.push(chunk.toString());
-        if (until.test(chunks.join(''))) {
+        const received = chunks.join('');
+        if (typeof until === 'function' ? until(received) : until.test(received)) {
           socket.destroy();
           resolve(chunks);
         }
@@ -174,11 +184,11 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     const client = await h.connect(token);
     const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
     const call = { jsonrpc: '2.0', id: 70, method: 'tools/call', params: { name: 'lookup', arguments: { key: 'one-write' } } };
-    const chunks = await rawPost(sessionId, call, /\r\n0\r\n\r\n/);
+    const chunks = await rawPost(sessionId, call, wholeResponse);
     expect(chunks[0]).toMatch(/^HTTP\/1\.1 200/);
-    expect(chunks[0]).toContain('content-type: text/event-stream');
+    expect(chunks[0]).toMatch(/^content-type: text\/event-stream\r$/im);
     expect(chunks[0]).toContain('value of one-write');
-    expect(chunks[0]).toContain('\r\n0\r\n\r\n');
+    expect(wholeResponse(chunks[0])).toBe(true);
     await client.close();
   });
 
@@ -192,6 +202,92 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     expect(received).toContain('notifications/message');
     expect(received).not.toContain('"result"');
     await client.close();
+  });
+
+  describe('Streamable HTTP session rules', () => {
+    /** A raw session: initialize and initialized, over fetch; returns its id. */
+    const openSession = async () => {
+      const response = await post(initialize, token);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      const sessionId = response.headers.get('mcp-session-id') ?? '';
+      expect(await response.text()).toContain('"protocolVersion"');
+      const initialized = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, token, session(sessionId));
+      expect(initialized.status).toBe(202);
+      return sessionId;
+    };
+    const session = (sessionId: string) => ({ 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' });
+    const lookup = (id: number, key: string) => ({
+      jsonrpc: '2.0',
+      id,
+      method: 'tools/call',
+      params: { name: 'lookup', arguments: { key } },
+    });
+    /** The JSON-RPC messages of an SSE body. */
+    const events = (body: string) =>
+      body
+        .split('\n')
+        .filter((line) => line.startsWith('data: '))
+        .map((line) => JSON.parse(line.slice(6)));
+
+    it('refuses a POST that does not accept SSE and JSON (406) or is not JSON (415)', async () => {
+      const sessionId = await openSession();
+      const notSse = await post(lookup(2, 'x'), token, { ...session(sessionId), accept: 'application/json' });
+      expect(notSse.status).toBe(406);
+      expect((await notSse.json()).error.message).toMatch(/Not Acceptable/);
+      const notJson = await post(lookup(3, 'x'), token, { ...session(sessionId), 'content-type': 'text/plain' });
+      expect(notJson.status).toBe(415);
+      expect(h.executions().filter((e) => JSON.stringify(e.args) === '{"key":"x"}')).toEqual([]);
+    });
+
+    it('answers a batch of two calls on one stream, and refuses a batch over 100 messages', async () => {
+      const sessionId = await openSession();
+      const response = await post([lookup(10, 'first'), lookup(11, 'second')], token, session(sessionId));
+      expect(response.status).toBe(200);
+      const answers = events(await response.text());
+      expect(answers.map((m) => m.id).sort()).toEqual([10, 11]);
+      expect(answers.map((m) => m.result.content[0].text).sort()).toEqual(['value of first', 'value of second']);
+
+      const tooMany = Array.from({ length: 101 }, (_, i) => lookup(100 + i, `batch-${i}`));
+      const refused = await post(tooMany, token, session(sessionId));
+      expect(refused.status).toBe(400);
+      expect((await refused.json()).error.message).toMatch(/Batch must not exceed 100/);
+    });
+
+    it('refuses a second initialize and an unsupported protocol version in a session', async () => {
+      const sessionId = await openSession();
+      const again = await post(initialize, token, session(sessionId));
+      expect(again.status).toBe(400);
+      expect((await again.json()).error.message).toMatch(/already initialized/);
+      const version = await post(lookup(20, 'y'), token, { ...session(sessionId), 'mcp-protocol-version': '1999-01-01' });
+      expect(version.status).toBe(400);
+      expect((await version.json()).error.message).toMatch(/Unsupported protocol version: 1999-01-01/);
+    });
+
+    it('allows one standalone GET stream per session (409 for a second) and 405 for other methods', async () => {
+      const sessionId = await openSession();
+      const headers = { ...mcpHeaders(token, session(sessionId)), accept: 'text/event-stream' };
+      const controller = new AbortController();
+      const first = await fetch(`${h.url}/mcp/fixture`, { headers, signal: controller.signal });
+      expect(first.status).toBe(200);
+      expect(first.headers.get('content-type')).toBe('text/event-stream');
+      const second = await fetch(`${h.url}/mcp/fixture`, { headers });
+      expect(second.status).toBe(409);
+      await second.text();
+      controller.abort();
+      const put = await fetch(`${h.url}/mcp/fixture`, { method: 'PUT', headers: mcpHeaders(token, session(sessionId)), body: '{}' });
+      expect(put.status).toBe(405);
+      expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
+    });
+
+    it('ends a session on DELETE: 200, then the session is unknown', async () => {
+      const sessionId = await openSession();
+      const deleted = await fetch(`${h.url}/mcp/fixture`, { method: 'DELETE', headers: mcpHeaders(token, session(sessionId)) });
+      expect(deleted.status).toBe(200);
+      const after = await post(lookup(30, 'after-delete'), token, session(sessionId));
+      expect(after.status).toBe(404);
+      expect(h.executions().filter((e) => JSON.stringify(e.args) === '{"key":"after-delete"}')).toEqual([]);
+    });
   });
 
   it('keeps serving after all of the above', async () => {
