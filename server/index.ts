@@ -32,7 +32,14 @@ export type StartOptions = {
   /** Run Next in development mode. */
   dev?: boolean;
   /** Gateway tuning, mostly for tests. */
-  gateway?: { progressIntervalMs?: number; recheckMs?: number; maxBodyBytes?: number; sessionIdleMs?: number; heartbeatMs?: number };
+  gateway?: {
+    progressIntervalMs?: number;
+    headersWaitMs?: number;
+    recheckMs?: number;
+    maxBodyBytes?: number;
+    sessionIdleMs?: number;
+    heartbeatMs?: number;
+  };
 };
 
 export type Airlock = {

@@ -23,6 +23,8 @@ export type GatewayContext = {
   recordTools: (upstream: string, tools: unknown[]) => void;
   /** Interval of `notifications/progress` while a call is held (ms). */
   progressIntervalMs: number;
+  /** How long a POST's SSE headers wait for its first event (ms). */
+  headersWaitMs: number;
 };
 
 /** The authenticated MCP client of a session. */

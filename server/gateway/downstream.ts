@@ -7,8 +7,6 @@ import { isRequest, isResponse, type JSONRPCMessage, type RequestId } from './me
 
 /** The most messages in one POSTed batch (the SDK's limit). */
 const MAX_BATCH = 100;
-/** How long a POST's SSE headers may wait for the first event before they are sent alone. */
-const HEADERS_WAIT_MS = 50;
 const STANDALONE = 'standalone';
 
 const SSE_HEADERS = {
@@ -23,6 +21,8 @@ export type DownstreamOptions = {
   onSessionInitialized: (sessionId: string) => void;
   /** Comment lines on every open SSE stream this often, so proxies keep it open (ms, 0 for none). */
   keepAliveMs?: number;
+  /** How long a POST's SSE headers wait for its first event before they are sent alone (ms, default 50). */
+  headersWaitMs?: number;
 };
 
 /** One SSE response: a POST's (its requests' answers) or the session's standalone GET stream. */
@@ -34,13 +34,13 @@ class SseStream {
   constructor(
     readonly res: ServerResponse,
     headers: Record<string, string>,
-    { keepAliveMs, flushNow, onGone }: { keepAliveMs: number; flushNow: boolean; onGone: () => void },
+    { keepAliveMs, headersWaitMs, onGone }: { keepAliveMs: number; headersWaitMs: number; onGone: () => void },
   ) {
     res.statusCode = 200;
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    if (flushNow) res.flushHeaders();
     // the headers go out with the first event; a call answered at once then leaves in one write (headers, event, end)
-    else this.headersTimer = setTimeout(() => this.open() && res.flushHeaders(), HEADERS_WAIT_MS);
+    if (headersWaitMs <= 0) res.flushHeaders();
+    else this.headersTimer = setTimeout(() => this.open() && res.flushHeaders(), headersWaitMs);
     if (keepAliveMs > 0) {
       this.keepAlive = setInterval(() => this.open() && res.write(': keepalive\n\n'), keepAliveMs);
       this.keepAlive.unref();
@@ -112,9 +112,11 @@ export class DownstreamTransport implements Transport {
   private initialized = false;
   private closed = false;
   private readonly keepAliveMs: number;
+  private readonly headersWaitMs: number;
 
   constructor(private readonly options: DownstreamOptions) {
     this.keepAliveMs = options.keepAliveMs ?? 15_000;
+    this.headersWaitMs = options.headersWaitMs ?? 50;
   }
 
   async start(): Promise<void> {}
@@ -204,7 +206,7 @@ export class DownstreamTransport implements Transport {
     const streamId = randomUUID();
     const stream = new SseStream(res, this.sseHeaders(), {
       keepAliveMs: this.keepAliveMs,
-      flushNow: false,
+      headersWaitMs: this.headersWaitMs,
       // the agent dropped the connection: later answers have nowhere to go (as with the SDK transport)
       onGone: () => this.streams.get(streamId) === stream && this.streams.delete(streamId),
     });
@@ -225,7 +227,8 @@ export class DownstreamTransport implements Transport {
     }
     const stream = new SseStream(res, this.sseHeaders(), {
       keepAliveMs: this.keepAliveMs,
-      flushNow: true,
+      // a standalone stream opens now: the agent waits for its headers to know it is live
+      headersWaitMs: 0,
       onGone: () => this.streams.get(STANDALONE) === stream && this.streams.delete(STANDALONE),
     });
     this.streams.set(STANDALONE, stream);

@@ -33,6 +33,8 @@ export type GatewayOptions = {
   /** Most concurrent sessions per process (each may run an upstream process). */
   maxSessions?: number;
   progressIntervalMs?: number;
+  /** How long a POST's SSE headers wait for its first event before they are sent alone (ms, default 50). */
+  headersWaitMs?: number;
   recheckMs?: number;
   /** How often this process renews its lease on PostgreSQL (ms, default 5 s; see InstanceLease). */
   heartbeatMs?: number;
@@ -60,6 +62,7 @@ export class Gateway {
       sessionIdleMs: 30 * 60_000,
       maxSessions: 500,
       progressIntervalMs: 10_000,
+      headersWaitMs: 50,
       recheckMs: 2_000,
       heartbeatMs: 5_000,
       ...options,
@@ -76,6 +79,7 @@ export class Gateway {
       publicUrl: options.publicUrl.replace(/\/$/, ''),
       instanceId: options.instanceId,
       progressIntervalMs: this.options.progressIntervalMs,
+      headersWaitMs: this.options.headersWaitMs,
       recordTools: (upstream, tools) => void this.recordTools(upstream, tools),
     };
   }

@@ -93,6 +93,7 @@ export class GatewaySession {
     this.downstream = new DownstreamTransport({
       onSessionInitialized: (sessionId) => options.onInitialized(sessionId, this),
       keepAliveMs: 15_000,
+      headersWaitMs: options.context.headersWaitMs,
     });
     this.downstream.onmessage = (message) => {
       this.lastActivity = Date.now();

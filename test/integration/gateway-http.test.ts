@@ -25,9 +25,12 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
   let otherToken: string;
 
   beforeAll(async () => {
-    h = await startTestAirlock(backend, {
-      upstreams: { other: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] } },
-    });
+    h = await startTestAirlock(
+      backend,
+      { upstreams: { other: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] } } },
+      // headers wait for the first event however slow this machine is: the one-write tests check that, not speed
+      { gateway: { headersWaitMs: 30_000 } },
+    );
     const owner = await h.person('approver');
     token = await h.agent(owner.email, 'fixture-only', ['fixture']);
     otherToken = await h.agent(owner.email, 'other-only', ['other']);
