@@ -198,6 +198,16 @@ export class DownstreamTransport implements Transport {
     } else if (!this.checkSession(req, res)) return;
 
     const requests = messages.filter(isRequest);
+    // a reused id would take over the first request's stream, and its answer would be lost: refuse the POST whole
+    const ids = new Set<RequestId>();
+    for (const { id } of requests) {
+      if (this.streamOfRequest.has(id) || ids.has(id)) {
+        const message = `Invalid Request: request id ${JSON.stringify(id)} is already in use in this session`;
+        this.fail(message);
+        return jsonError(res, 400, -32600, message);
+      }
+      ids.add(id);
+    }
     if (requests.length === 0) {
       for (const message of messages) this.onmessage?.(message);
       res.writeHead(202).end();

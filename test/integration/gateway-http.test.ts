@@ -1,8 +1,11 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
+import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { approvalRequests } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
 import { revokeAgent } from '../../server/auth/agents';
-import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { eventually, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const initialize = {
@@ -281,6 +284,36 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       const put = await fetch(`${h.url}/mcp/fixture`, { method: 'PUT', headers: mcpHeaders(token, session(sessionId)), body: '{}' });
       expect(put.status).toBe(405);
       expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
+    });
+
+    it('refuses a request id still in use in the session, and the first call still gets its answer', async () => {
+      const sessionId = await openSession();
+      const call = (scope: string) => ({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: { name: 'delete_everything', arguments: { scope } },
+      });
+      const held = post(call('id-reuse'), token, session(sessionId));
+      const request = await eventually(async () => {
+        const [row] = await h.t.database.orm
+          .select()
+          .from(approvalRequests)
+          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
+        return row;
+      });
+      for (const body of [call('id-reuse-2'), [lookup(40, 'batch'), { ...lookup(41, 'batch'), id: 40 }]]) {
+        const reused = await post(body, token, session(sessionId));
+        expect(reused.status).toBe(400);
+        expect((await reused.json()).error.message).toMatch(/request id 40|request id 7/);
+      }
+      const reviewer = await h.person('approver');
+      await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+      const answers = events(await (await held).text());
+      expect(answers.at(-1)).toMatchObject({ id: 7, result: { content: [{ text: 'deleted id-reuse' }] } });
+      const runs = h.executions().filter((e) => e.tool === 'delete_everything');
+      expect(runs.map((e) => e.args)).toEqual([{ scope: 'id-reuse' }]);
+      expect(h.executions().filter((e) => JSON.stringify(e.args) === '{"key":"batch"}')).toEqual([]);
     });
 
     it('ends a session on DELETE: 200, then the session is unknown', async () => {
