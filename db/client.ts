@@ -104,8 +104,27 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'):
   };
 }
 
+/**
+ * postgres.js for a `postgres://` URL, also in libpq's forms for a Unix socket, which
+ * postgres.js alone refuses: `postgres:///db?host=/run/postgresql` (it would send `host`
+ * to the server as a setting) and `postgres://user@%2Frun%2Fpostgresql/db`.
+ */
+export function connectPostgres(url: string, options: postgres.Options<Record<string, postgres.PostgresType>> = {}) {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return postgres(url, options);
+  }
+  const socketDir = parsed.searchParams.get('host') ?? (parsed.hostname.startsWith('%2F') ? decodeURIComponent(parsed.hostname) : null);
+  if (!socketDir?.startsWith('/')) return postgres(url, options);
+  parsed.searchParams.delete('host');
+  parsed.hostname = 'localhost';
+  return postgres(parsed.toString(), { ...options, host: socketDir });
+}
+
 async function openPostgres(url: string, max = 10): Promise<Database> {
-  const client = postgres(url, { max, onnotice: () => {}, connection: { application_name: 'airlock' } });
+  const client = connectPostgres(url, { max, onnotice: () => {}, connection: { application_name: 'airlock' } });
   const orm = drizzlePostgres({ client, schema }) as unknown as Orm;
   return {
     orm,
@@ -131,7 +150,7 @@ export async function migrateDatabase(database: Database, url?: string): Promise
     await migratePglite(database.orm as never, { migrationsFolder: migrationsFolder() });
     return;
   }
-  const client = postgres(url, { max: 1, onnotice: () => {} });
+  const client = connectPostgres(url, { max: 1, onnotice: () => {} });
   try {
     await client`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migratePostgres(drizzlePostgres({ client }), { migrationsFolder: migrationsFolder() });
