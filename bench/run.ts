@@ -28,7 +28,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { cpus, totalmem } from 'node:os';
 import { relative, resolve } from 'node:path';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import postgres from 'postgres';
+import { connectPostgres } from '../db/client';
 import { consoleBuildState } from '../test/helpers/console-build';
 import type { LoopDelay } from './airlock-child';
 import { type ConsoleResult, consolePhase, consoleSkipReason } from './console';
@@ -596,7 +596,7 @@ async function main(): Promise<void> {
   let databasePids: (() => Promise<number[]>) | undefined;
   if (process.env.DATABASE_URL) {
     const name = `airlock_bench_${randomBytes(4).toString('hex')}`;
-    const admin = postgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
+    const admin = connectPostgres(process.env.DATABASE_URL, { max: 1, onnotice: () => {} });
     await admin.unsafe(`create database ${name}`);
     cleanups.push(async () => {
       await admin.unsafe(`drop database if exists ${name} with (force)`);
