@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { isRequest, isResponse, type JSONRPCMessage, type RequestId } from './messages';
 
 /** The most messages in one POSTed batch (the SDK's limit). */
@@ -36,6 +36,12 @@ class SseStream {
     headers: Record<string, string>,
     { keepAliveMs, headersWaitMs, onGone }: { keepAliveMs: number; headersWaitMs: number; onGone: () => void },
   ) {
+    if (res.destroyed || res.closed) {
+      // the agent left while the gateway authenticated it: 'close' has been and gone
+      this.ended = true;
+      queueMicrotask(onGone);
+      return;
+    }
     res.statusCode = 200;
     for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     // the headers go out with the first event; a call answered at once then leaves in one write (headers, event, end)
@@ -84,10 +90,6 @@ function jsonError(res: ServerResponse, status: number, code: number, message: s
   res.end(body);
 }
 
-function isInitialize(message: JSONRPCMessage): boolean {
-  return isRequest(message) && message.method === 'initialize';
-}
-
 /**
  * The agent side of one MCP session over Streamable HTTP, written straight to Node's
  * request and response: the SDK's StreamableHTTPServerTransport converts every request
@@ -107,8 +109,8 @@ export class DownstreamTransport implements Transport {
   private readonly streams = new Map<string, SseStream>();
   /** Which stream each request's answer goes to, until every request of that stream is answered. */
   private readonly streamOfRequest = new Map<RequestId, string>();
-  /** Answers waiting for the other requests of their batch. */
-  private readonly answered = new Map<RequestId, JSONRPCMessage>();
+  /** Requests answered (or abandoned) while others of their stream are not yet. */
+  private readonly settled = new Set<RequestId>();
   private initialized = false;
   private closed = false;
   private readonly keepAliveMs: number;
@@ -183,7 +185,8 @@ export class DownstreamTransport implements Transport {
       return jsonError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
     }
 
-    if (messages.some(isInitialize)) {
+    // a whole initialize request (the SDK's schema): a bare method name opens no session and starts no upstream
+    if (messages.some((message) => isInitializeRequest(message))) {
       if (this.initialized) {
         this.fail('Invalid Request: Server already initialized');
         return jsonError(res, 400, -32600, 'Invalid Request: Server already initialized');
@@ -261,22 +264,43 @@ export class DownstreamTransport implements Transport {
     }
     const streamId = this.streamOfRequest.get(requestId);
     if (streamId === undefined) throw new Error(`No connection established for request ID: ${String(requestId)}`);
-    const stream = this.streams.get(streamId);
-    if (!response) return stream?.write(message);
-
-    this.answered.set(requestId, message);
-    const batch = [...this.streamOfRequest].filter(([, id]) => id === streamId).map(([id]) => id);
-    if (!batch.every((id) => this.answered.has(id))) return stream?.write(message);
-    for (const id of batch) {
-      this.answered.delete(id);
-      this.streamOfRequest.delete(id);
+    if (!response) {
+      const stream = this.streams.get(streamId);
+      // the agent dropped that stream: the caller falls back to the standalone one
+      if (!stream) throw new Error(`The stream of request ${String(requestId)} is closed`);
+      return stream.write(message);
     }
-    if (!stream) {
-      if (this.closed) return;
+    if (!this.settle(requestId, streamId, message) && !this.closed) {
       throw new Error(`No connection established for request ID: ${String(requestId)}`);
     }
+  }
+
+  /**
+   * A request that will get no answer from Airlock (MCP: a cancelled request is not
+   * answered): its stream no longer waits for it, and ends once its other requests are answered.
+   */
+  endRequest(requestId: RequestId): void {
+    const streamId = this.streamOfRequest.get(requestId);
+    if (streamId !== undefined) this.settle(requestId, streamId);
+  }
+
+  /** Count a request as answered (by `answer`) or abandoned; a stream ends with its last request. False if its stream is gone. */
+  private settle(requestId: RequestId, streamId: string, answer?: JSONRPCMessage): boolean {
+    const stream = this.streams.get(streamId);
+    this.settled.add(requestId);
+    const batch = [...this.streamOfRequest].filter(([, id]) => id === streamId).map(([id]) => id);
+    if (!batch.every((id) => this.settled.has(id))) {
+      if (answer) stream?.write(answer);
+      return stream !== undefined;
+    }
+    for (const id of batch) {
+      this.settled.delete(id);
+      this.streamOfRequest.delete(id);
+    }
+    if (!stream) return false;
     this.streams.delete(streamId);
-    stream.end(message);
+    stream.end(answer);
+    return true;
   }
 
   /** End every stream and the session. */
@@ -285,7 +309,7 @@ export class DownstreamTransport implements Transport {
     this.closed = true;
     for (const stream of this.streams.values()) stream.end();
     this.streams.clear();
-    this.answered.clear();
+    this.settled.clear();
     this.onclose?.();
   }
 }

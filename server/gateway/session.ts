@@ -147,7 +147,10 @@ export class GatewaySession {
       // a call not yet forwarded never reached the upstream: end it here, tell the upstream nothing
       if (call) return this.cancelCall(call, 'the agent cancelled the call');
       const inflight = id === undefined ? undefined : this.inflight.get(id);
-      if (inflight) inflight.cancelled = true;
+      if (inflight && id !== undefined) {
+        inflight.cancelled = true;
+        this.downstream.endRequest(id);
+      }
     }
     await this.sendUpstream(message);
   }
@@ -180,6 +183,7 @@ export class GatewaySession {
   /** Stop tracking a tools/call that ended without reaching the upstream and without an answer (cancelled). */
   endCall(id: RequestId): void {
     this.calls.delete(id);
+    this.downstream.endRequest(id);
   }
 
   /** Forward a downstream request upstream, remembering it until its response returns. */
@@ -196,6 +200,7 @@ export class GatewaySession {
           requestId: call.approvalId ?? null,
           payload: { tool: call.tool, reason },
         });
+        this.downstream.endRequest(request.id);
         return;
       }
     }

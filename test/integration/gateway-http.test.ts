@@ -316,6 +316,43 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       expect(h.executions().filter((e) => JSON.stringify(e.args) === '{"key":"batch"}')).toEqual([]);
     });
 
+    it('opens no session and starts no upstream for an initialize without its params', async () => {
+      const owner = await h.person('approver');
+      const agent = await h.agent(owner.email, 'bare-initialize');
+      const starts = () => h.executions().filter((e) => e.event === 'start').length;
+      const before = starts();
+      const response = await post({ jsonrpc: '2.0', id: 1, method: 'initialize' }, agent);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('mcp-session-id')).toBeNull();
+      expect((await response.json()).error.message).toMatch(/not initialized/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(starts()).toBe(before);
+    });
+
+    it('ends the stream of a held call the agent cancels, with no answer, and never runs it', async () => {
+      const sessionId = await openSession();
+      const held = post(
+        { jsonrpc: '2.0', id: 8, method: 'tools/call', params: { name: 'delete_everything', arguments: { scope: 'cancelled-stream' } } },
+        token,
+        session(sessionId),
+      );
+      const request = await eventually(async () => {
+        const [row] = await h.t.database.orm
+          .select()
+          .from(approvalRequests)
+          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
+        return row;
+      });
+      const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 8, reason: 'changed my mind' } };
+      expect((await post(cancel, token, session(sessionId))).status).toBe(202);
+      // the body ends: nothing more will come on this stream, and no answer was sent
+      const answers = events(await (await held).text());
+      expect(answers.filter((m) => m.id === 8)).toEqual([]);
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      expect(row.status).toBe('cancelled');
+      expect(h.executions().filter((e) => JSON.stringify(e.args) === '{"scope":"cancelled-stream"}')).toEqual([]);
+    });
+
     it('ends a session on DELETE: 200, then the session is unknown', async () => {
       const sessionId = await openSession();
       const deleted = await fetch(`${h.url}/mcp/fixture`, { method: 'DELETE', headers: mcpHeaders(token, session(sessionId)) });

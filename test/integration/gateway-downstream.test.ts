@@ -1,0 +1,118 @@
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DownstreamTransport } from '../../server/gateway/downstream';
+import type { JSONRPCMessage } from '../../server/gateway/messages';
+import { eventually } from '../helpers/airlock';
+
+const initialize = {
+  jsonrpc: '2.0',
+  id: 0,
+  method: 'initialize',
+  params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+};
+
+/**
+ * The agent side of a session, on a real HTTP server, without the rest of the gateway: what
+ * happens between a request's arrival and the transport's handling of it is up to each test.
+ */
+describe('DownstreamTransport', () => {
+  let transport: DownstreamTransport;
+  let server: Server;
+  let url: string;
+  let received: JSONRPCMessage[];
+  /** How long the server waits before handing a request to the transport (the gateway authenticates meanwhile). */
+  let delayMs: number;
+
+  const headers = () => ({
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    'mcp-session-id': transport.sessionId ?? '',
+    'mcp-protocol-version': '2025-06-18',
+  });
+  /** A raw HTTP request on its own socket, dropped by the agent `dropAfterMs` after it is sent. */
+  const sendAndDrop = (method: string, body: string, dropAfterMs: number) =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(new URL(url).port), '127.0.0.1');
+      socket.on('error', reject);
+      const lines = [`${method} / HTTP/1.1`, 'host: 127.0.0.1', ...Object.entries(headers()).map(([k, v]) => `${k}: ${v}`)];
+      if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+      setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, dropAfterMs);
+    });
+
+  beforeEach(async () => {
+    delayMs = 0;
+    received = [];
+    transport = new DownstreamTransport({ onSessionInitialized: () => {}, keepAliveMs: 50 });
+    transport.onmessage = (message) => received.push(message);
+    server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString();
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await transport.handleRequest(req, res, text ? JSON.parse(text) : undefined);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    const opened = fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(initialize) });
+    await eventually(() => received.length === 1);
+    await transport.send({
+      jsonrpc: '2.0',
+      id: 0,
+      result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' } },
+    });
+    expect((await opened).status).toBe(200);
+  });
+
+  afterEach(async () => {
+    await transport.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('keeps the standalone stream free when a GET’s agent left before the transport saw it', async () => {
+    delayMs = 200;
+    await sendAndDrop('GET', '', 20);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    delayMs = 0;
+    const controller = new AbortController();
+    const again = await fetch(url, { headers: { ...headers(), accept: 'text/event-stream' }, signal: controller.signal });
+    expect(again.status).toBe(200);
+    controller.abort();
+  });
+
+  it('sends keep-alive comments on an open stream', async () => {
+    const controller = new AbortController();
+    const stream = await fetch(url, { headers: { ...headers(), accept: 'text/event-stream' }, signal: controller.signal });
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    const { value } = await reader.read();
+    expect(new TextDecoder().decode(value)).toBe(': keepalive\n\n');
+    controller.abort();
+  });
+
+  it('refuses a message for a request whose stream the agent dropped, so the session can use the standalone stream', async () => {
+    await sendAndDrop('POST', JSON.stringify({ jsonrpc: '2.0', id: 5, method: 'tools/call', params: { name: 'x' } }), 50);
+    await eventually(() => received.some((m) => 'id' in m && m.id === 5));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const progress = { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'still here' } } as JSONRPCMessage;
+    await expect(transport.send(progress, { relatedRequestId: 5 })).rejects.toThrow(/stream of request 5 is closed/);
+  });
+
+  it('ends a batch’s stream once each request is answered or ended without an answer', async () => {
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'x' } });
+    const response = fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify([call(1), call(2)]) });
+    await eventually(() => received.length === 3);
+    await transport.send({ jsonrpc: '2.0', id: 1, result: { content: [] } });
+    transport.endRequest(2);
+    const body = await (await response).text();
+    // keep-alive comments aside, the one answer
+    expect(body.replaceAll(': keepalive\n\n', '')).toBe(
+      `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [] } })}\n\n`,
+    );
+    await expect(transport.send({ jsonrpc: '2.0', id: 2, result: { content: [] } })).rejects.toThrow(/No connection/);
+  });
+});
