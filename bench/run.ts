@@ -2,7 +2,7 @@
  * `npm run bench`: Airlock next to a direct stdio connection and mcp-proxy, same echo upstream.
  *
  *   latency     p50/p99 of sequential tools/call (one session per path, rounds interleaved)
- *   throughput  calls/s with 32 concurrent clients, each its own MCP session
+ *   throughput  calls/s with 32 concurrent clients, each its own MCP session (repetitions interleaved across paths)
  *   approval    held calls decided by a scripted reviewer: call → listed, decision → result
  *   holding     thousands of concurrent held calls in one Airlock process: memory per call
  *   console     the reviewer console in Chromium: first page with 10,000 pending requests,
@@ -50,7 +50,7 @@ const WARMUP = QUICK ? 50 : 200;
 const ROUNDS = 4;
 const CLIENTS = 32;
 const TPUT_CALLS = int('BENCH_TPUT_CALLS', QUICK ? 960 : 3200);
-const TPUT_REPS = 3;
+const TPUT_REPS = 4;
 /** Calls per session before the throughput is measured, on every path (JIT-compiled code in each process). */
 const TPUT_WARMUP = QUICK ? 10 : 50;
 const APPROVALS = int('BENCH_APPROVALS', QUICK ? 50 : 200);
@@ -270,56 +270,76 @@ type ThroughputResult = {
 
 async function throughputPhase(targets: Target[]): Promise<Record<string, ThroughputResult>> {
   const perClient = Math.ceil(TPUT_CALLS / TPUT_REPS / CLIENTS);
-  log(`throughput: ${CLIENTS} sessions per path, ${TPUT_REPS} reps of ${perClient * CLIENTS} calls`);
-  const out: Record<string, ThroughputResult> = {};
-  for (const target of targets) {
-    const t0 = performance.now();
-    const sessions = await connectMany(target, CLIENTS, 8);
-    const sessionSetupMs = performance.now() - t0;
-    try {
+  log(`throughput: ${CLIENTS} sessions per path, ${TPUT_REPS} reps of ${perClient * CLIENTS} calls, interleaved across paths`);
+  type Run = {
+    target: Target;
+    sessions: Session[];
+    sessionSetupMs: number;
+    reps: number[];
+    latencies: number[];
+    elapsed: number;
+    meter: CpuMeter;
+  };
+  const runs: Run[] = [];
+  try {
+    // every path's sessions open and warm first, so each repetition can visit every path in turn
+    for (const target of targets) {
+      const t0 = performance.now();
+      const sessions = await connectMany(target, CLIENTS, 8);
+      runs.push({
+        target,
+        sessions,
+        sessionSetupMs: performance.now() - t0,
+        reps: [],
+        latencies: [],
+        elapsed: 0,
+        meter: new CpuMeter(target),
+      });
       await Promise.all(
         sessions.map(async (s, i) => {
           for (let j = 0; j < TPUT_WARMUP; j++) await echo(s, `warm-${i}-${j}`);
         }),
       );
-      const reps: number[] = [];
-      const latencies: number[] = [];
-      let calls = 0;
-      let elapsed = 0;
-      const meter = new CpuMeter(target);
-      await observed(airlocksOf([target]), 'throughput', async () => {
-        for (let rep = 0; rep < TPUT_REPS; rep++) {
+    }
+    await observed(airlocksOf(targets), 'throughput', async () => {
+      for (let rep = 0; rep < TPUT_REPS; rep++) {
+        // rotate the order, as the latency rounds do: a noisy spell of this shared machine falls on every path alike
+        for (let k = 0; k < runs.length; k++) {
+          const run = runs[(k + rep) % runs.length];
           const start = performance.now();
-          await meter.measure(sessions, () =>
+          await run.meter.measure(run.sessions, () =>
             Promise.all(
-              sessions.map(async (s, i) => {
+              run.sessions.map(async (s, i) => {
                 for (let j = 0; j < perClient; j++) {
                   const c0 = performance.now();
                   await echo(s, `t-${rep}-${i}-${j}`);
-                  latencies.push(performance.now() - c0);
+                  run.latencies.push(performance.now() - c0);
                 }
               }),
             ),
           );
           const ms = performance.now() - start;
-          reps.push(round((perClient * CLIENTS * 1000) / ms, 1));
-          calls += perClient * CLIENTS;
-          elapsed += ms;
+          run.reps.push(round((perClient * CLIENTS * 1000) / ms, 1));
+          run.elapsed += ms;
         }
-      });
-      out[target.name] = {
-        callsPerSec: round((calls * 1000) / elapsed, 1),
-        calls,
-        clients: CLIENTS,
-        reps,
-        latency: summarize(latencies),
-        cpuUsPerCall: meter.perCall(calls),
-        sessionSetupMs: round(sessionSetupMs, 0),
-      };
-      log(`  ${target.name}: ${out[target.name].callsPerSec} calls/s (reps ${reps.join(', ')})`);
-    } finally {
-      await closeAll(sessions);
-    }
+      }
+    });
+  } finally {
+    await Promise.all(runs.map((run) => closeAll(run.sessions)));
+  }
+  const out: Record<string, ThroughputResult> = {};
+  for (const run of runs) {
+    const calls = perClient * CLIENTS * run.reps.length;
+    out[run.target.name] = {
+      callsPerSec: round((calls * 1000) / run.elapsed, 1),
+      calls,
+      clients: CLIENTS,
+      reps: run.reps,
+      latency: summarize(run.latencies),
+      cpuUsPerCall: run.meter.perCall(calls),
+      sessionSetupMs: round(run.sessionSetupMs, 0),
+    };
+    log(`  ${run.target.name}: ${out[run.target.name].callsPerSec} calls/s (reps ${run.reps.join(', ')})`);
   }
   return out;
 }
