@@ -116,7 +116,7 @@ export function connectPostgres(url: string, options: postgres.Options<Record<st
   } catch {
     return postgres(url, options);
   }
-  const socketDir = parsed.searchParams.get('host') ?? (parsed.hostname.startsWith('%2F') ? decodeURIComponent(parsed.hostname) : null);
+  const socketDir = parsed.searchParams.get('host') ?? (/^%2f/i.test(parsed.hostname) ? decodeURIComponent(parsed.hostname) : null);
   if (!socketDir?.startsWith('/')) return postgres(url, options);
   parsed.searchParams.delete('host');
   parsed.hostname = 'localhost';

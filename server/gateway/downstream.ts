@@ -3,11 +3,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isInitializeRequest, JSONRPCMessageSchema, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
-import { isRequest, isResponse, type JSONRPCMessage, type RequestId } from './messages';
+import { isRequest, isResponse, type JSONRPCMessage, type RequestId, sendJsonRpcError } from './messages';
 
 /** The most messages in one POSTed batch (the SDK's limit). */
 const MAX_BATCH = 100;
-const STANDALONE = 'standalone';
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -39,7 +38,6 @@ class SseStream {
     if (res.destroyed || res.closed) {
       // the agent left while the gateway authenticated it: 'close' has been and gone
       this.ended = true;
-      queueMicrotask(onGone);
       return;
     }
     res.statusCode = 200;
@@ -80,14 +78,11 @@ class SseStream {
   }
 }
 
+/** The requests of one POST that still wait for an answer, and the stream their answers go to. */
+type Batch = { stream: SseStream; unanswered: Set<RequestId> };
+
 function sseEvent(message: JSONRPCMessage): string {
   return `event: message\ndata: ${JSON.stringify(message)}\n\n`;
-}
-
-function jsonError(res: ServerResponse, status: number, code: number, message: string, extraHeaders: Record<string, string> = {}): void {
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...extraHeaders });
-  res.end(body);
 }
 
 /**
@@ -106,11 +101,12 @@ export class DownstreamTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
 
-  private readonly streams = new Map<string, SseStream>();
-  /** Which stream each request's answer goes to, until every request of that stream is answered. */
-  private readonly streamOfRequest = new Map<RequestId, string>();
-  /** Requests answered (or abandoned) while others of their stream are not yet. */
-  private readonly settled = new Set<RequestId>();
+  /** Each unanswered request's POST: its stream ends with the last of them. */
+  private readonly batches = new Map<RequestId, Batch>();
+  /** Streams not yet ended, for close(). */
+  private readonly open = new Set<SseStream>();
+  private standalone?: SseStream;
+  private headers: Record<string, string> = { ...SSE_HEADERS };
   private initialized = false;
   private closed = false;
   private readonly keepAliveMs: number;
@@ -125,126 +121,108 @@ export class DownstreamTransport implements Transport {
 
   /** Serve one HTTP request of this session; a POST's body comes parsed. */
   async handleRequest(req: IncomingMessage, res: ServerResponse, body?: unknown): Promise<void> {
-    if (this.closed) return jsonError(res, 404, -32001, 'Session not found');
+    if (this.closed) return void sendJsonRpcError(res, 404, -32001, 'Session not found');
     if (req.method === 'POST') return this.post(req, res, body);
     if (req.method === 'GET') return this.get(req, res);
     if (req.method === 'DELETE') return this.delete(req, res);
-    this.fail('Method not allowed.');
-    jsonError(res, 405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
+    this.refuse(res, 405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
   }
 
-  private fail(message: string): void {
+  /** Answer a request with a JSON-RPC error and tell `onerror`, as the SDK transport does; false, for early returns. */
+  private refuse(res: ServerResponse, status: number, code: number, message: string, headers?: Record<string, string>): false {
     this.onerror?.(new Error(message));
+    sendJsonRpcError(res, status, code, message, headers);
+    return false;
   }
 
   /** The session and protocol-version checks of every request after `initialize`; false once answered. */
   private checkSession(req: IncomingMessage, res: ServerResponse): boolean {
-    const refuse = (status: number, code: number, message: string) => {
-      this.fail(message);
-      jsonError(res, status, code, message);
-      return false;
-    };
-    if (!this.initialized) return refuse(400, -32000, 'Bad Request: Server not initialized');
+    if (!this.initialized) return this.refuse(res, 400, -32000, 'Bad Request: Server not initialized');
     const sessionId = req.headers['mcp-session-id'];
-    if (!sessionId) return refuse(400, -32000, 'Bad Request: Mcp-Session-Id header is required');
-    if (sessionId !== this.sessionId) return refuse(404, -32001, 'Session not found');
+    if (!sessionId) return this.refuse(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+    if (sessionId !== this.sessionId) return this.refuse(res, 404, -32001, 'Session not found');
     const version = req.headers['mcp-protocol-version'];
     if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       const supported = SUPPORTED_PROTOCOL_VERSIONS.join(', ');
-      return refuse(400, -32000, `Bad Request: Unsupported protocol version: ${version} (supported versions: ${supported})`);
+      return this.refuse(res, 400, -32000, `Bad Request: Unsupported protocol version: ${version} (supported versions: ${supported})`);
     }
     return true;
   }
 
-  private sseHeaders(): Record<string, string> {
-    return this.sessionId === undefined ? { ...SSE_HEADERS } : { ...SSE_HEADERS, 'mcp-session-id': this.sessionId };
+  private stream(res: ServerResponse, headersWaitMs: number): SseStream {
+    const stream = new SseStream(res, this.headers, {
+      keepAliveMs: this.keepAliveMs,
+      headersWaitMs,
+      onGone: () => this.open.delete(stream),
+    });
+    if (!stream.ended) this.open.add(stream);
+    return stream;
   }
 
-  private async post(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+  private post(req: IncomingMessage, res: ServerResponse, body: unknown): void {
     const accept = req.headers.accept;
     if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
-      const message = 'Not Acceptable: Client must accept both application/json and text/event-stream';
-      this.fail(message);
-      return jsonError(res, 406, -32000, message);
+      this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept both application/json and text/event-stream');
+      return;
     }
     if (!isJsonContentType(req.headers['content-type'])) {
-      const message = 'Unsupported Media Type: Content-Type must be application/json';
-      this.fail(message);
-      return jsonError(res, 415, -32000, message);
+      this.refuse(res, 415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
+      return;
     }
     if (Array.isArray(body) && body.length > MAX_BATCH) {
-      const message = `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`;
-      this.fail(message);
-      return jsonError(res, 400, -32600, message);
+      this.refuse(res, 400, -32600, `Invalid Request: Batch must not exceed ${MAX_BATCH} messages`);
+      return;
     }
     let messages: JSONRPCMessage[];
     try {
       messages = (Array.isArray(body) ? body : [body]).map((message) => JSONRPCMessageSchema.parse(message) as JSONRPCMessage);
     } catch {
-      this.fail('Parse error: Invalid JSON-RPC message');
-      return jsonError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+      this.refuse(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+      return;
     }
 
     // a whole initialize request (the SDK's schema): a bare method name opens no session and starts no upstream
-    if (messages.some((message) => isInitializeRequest(message))) {
-      if (this.initialized) {
-        this.fail('Invalid Request: Server already initialized');
-        return jsonError(res, 400, -32600, 'Invalid Request: Server already initialized');
-      }
-      if (messages.length > 1) {
-        this.fail('Invalid Request: Only one initialization request is allowed');
-        return jsonError(res, 400, -32600, 'Invalid Request: Only one initialization request is allowed');
-      }
+    if (messages.some((m) => isRequest(m) && m.method === 'initialize' && isInitializeRequest(m))) {
+      if (this.initialized) return void this.refuse(res, 400, -32600, 'Invalid Request: Server already initialized');
+      if (messages.length > 1) return void this.refuse(res, 400, -32600, 'Invalid Request: Only one initialization request is allowed');
       this.sessionId = randomUUID();
+      this.headers = { ...SSE_HEADERS, 'mcp-session-id': this.sessionId };
       this.initialized = true;
       this.options.onSessionInitialized(this.sessionId);
     } else if (!this.checkSession(req, res)) return;
 
     const requests = messages.filter(isRequest);
     // a reused id would take over the first request's stream, and its answer would be lost: refuse the POST whole
-    const ids = new Set<RequestId>();
+    const unanswered = new Set<RequestId>();
     for (const { id } of requests) {
-      if (this.streamOfRequest.has(id) || ids.has(id)) {
-        const message = `Invalid Request: request id ${JSON.stringify(id)} is already in use in this session`;
-        this.fail(message);
-        return jsonError(res, 400, -32600, message);
+      if (this.batches.has(id) || unanswered.has(id)) {
+        return void this.refuse(res, 400, -32600, `Invalid Request: request id ${JSON.stringify(id)} is already in use in this session`);
       }
-      ids.add(id);
+      unanswered.add(id);
     }
     if (requests.length === 0) {
       for (const message of messages) this.onmessage?.(message);
       res.writeHead(202).end();
       return;
     }
-    const streamId = randomUUID();
-    const stream = new SseStream(res, this.sseHeaders(), {
-      keepAliveMs: this.keepAliveMs,
-      headersWaitMs: this.headersWaitMs,
-      // the agent dropped the connection: later answers have nowhere to go (as with the SDK transport)
-      onGone: () => this.streams.get(streamId) === stream && this.streams.delete(streamId),
-    });
-    this.streams.set(streamId, stream);
-    for (const request of requests) this.streamOfRequest.set(request.id, streamId);
+    // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport)
+    const batch: Batch = { stream: this.stream(res, this.headersWaitMs), unanswered };
+    for (const id of unanswered) this.batches.set(id, batch);
     for (const message of messages) this.onmessage?.(message);
   }
 
-  private async get(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private get(req: IncomingMessage, res: ServerResponse): void {
     if (!req.headers.accept?.includes('text/event-stream')) {
-      this.fail('Not Acceptable: Client must accept text/event-stream');
-      return jsonError(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+      this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+      return;
     }
     if (!this.checkSession(req, res)) return;
-    if (this.streams.has(STANDALONE)) {
-      this.fail('Conflict: Only one SSE stream is allowed per session');
-      return jsonError(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+    if (this.standalone && !this.standalone.ended) {
+      this.refuse(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+      return;
     }
-    const stream = new SseStream(res, this.sseHeaders(), {
-      keepAliveMs: this.keepAliveMs,
-      // a standalone stream opens now: the agent waits for its headers to know it is live
-      headersWaitMs: 0,
-      onGone: () => this.streams.get(STANDALONE) === stream && this.streams.delete(STANDALONE),
-    });
-    this.streams.set(STANDALONE, stream);
+    // a standalone stream opens now: the agent waits for its headers to know it is live
+    this.standalone = this.stream(res, 0);
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -259,20 +237,20 @@ export class DownstreamTransport implements Transport {
     const requestId = response ? (message.id as RequestId) : options?.relatedRequestId;
     if (requestId === undefined) {
       if (response) throw new Error('Cannot send a response on a standalone SSE stream unless resuming a previous client request');
-      this.streams.get(STANDALONE)?.write(message);
+      this.standalone?.write(message);
       return;
     }
-    const streamId = this.streamOfRequest.get(requestId);
-    if (streamId === undefined) throw new Error(`No connection established for request ID: ${String(requestId)}`);
-    if (!response) {
-      const stream = this.streams.get(streamId);
-      // the agent dropped that stream: the caller falls back to the standalone one
-      if (!stream) throw new Error(`The stream of request ${String(requestId)} is closed`);
-      return stream.write(message);
-    }
-    if (!this.settle(requestId, streamId, message) && !this.closed) {
+    const batch = this.batches.get(requestId);
+    if (!batch) {
+      if (response && this.closed) return;
       throw new Error(`No connection established for request ID: ${String(requestId)}`);
     }
+    if (!response) {
+      // the agent dropped that stream: the caller falls back to the standalone one
+      if (batch.stream.ended) throw new Error(`The stream of request ${String(requestId)} is closed`);
+      return batch.stream.write(message);
+    }
+    if (!this.settle(requestId, batch, message)) throw new Error(`No connection established for request ID: ${String(requestId)}`);
   }
 
   /**
@@ -280,36 +258,31 @@ export class DownstreamTransport implements Transport {
    * answered): its stream no longer waits for it, and ends once its other requests are answered.
    */
   endRequest(requestId: RequestId): void {
-    const streamId = this.streamOfRequest.get(requestId);
-    if (streamId !== undefined) this.settle(requestId, streamId);
+    const batch = this.batches.get(requestId);
+    if (batch) this.settle(requestId, batch);
   }
 
-  /** Count a request as answered (by `answer`) or abandoned; a stream ends with its last request. False if its stream is gone. */
-  private settle(requestId: RequestId, streamId: string, answer?: JSONRPCMessage): boolean {
-    const stream = this.streams.get(streamId);
-    this.settled.add(requestId);
-    const batch = [...this.streamOfRequest].filter(([, id]) => id === streamId).map(([id]) => id);
-    if (!batch.every((id) => this.settled.has(id))) {
-      if (answer) stream?.write(answer);
-      return stream !== undefined;
+  /** Count a request as answered (by `answer`) or abandoned; the stream ends with its batch's last. False if the agent dropped it. */
+  private settle(requestId: RequestId, batch: Batch, answer?: JSONRPCMessage): boolean {
+    this.batches.delete(requestId);
+    batch.unanswered.delete(requestId);
+    const delivered = !batch.stream.ended;
+    if (batch.unanswered.size > 0) {
+      if (answer) batch.stream.write(answer);
+    } else {
+      this.open.delete(batch.stream);
+      batch.stream.end(answer);
     }
-    for (const id of batch) {
-      this.settled.delete(id);
-      this.streamOfRequest.delete(id);
-    }
-    if (!stream) return false;
-    this.streams.delete(streamId);
-    stream.end(answer);
-    return true;
+    return delivered;
   }
 
   /** End every stream and the session. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const stream of this.streams.values()) stream.end();
-    this.streams.clear();
-    this.settled.clear();
+    for (const stream of this.open) stream.end();
+    this.open.clear();
+    this.batches.clear();
     this.onclose?.();
   }
 }

@@ -14,7 +14,7 @@ import type { Rule } from '../policy/types';
 import type { GatewayContext } from './context';
 import { HoldRegistry } from './holds';
 import { InstanceLease } from './instances';
-import { ErrorCode } from './messages';
+import { ErrorCode, sendJsonRpcError } from './messages';
 import { GatewaySession } from './session';
 import { SharedUpstreams } from './shared-upstream';
 
@@ -281,13 +281,6 @@ function bearer(header: string | undefined): string | undefined {
 function isInitialize(body: unknown): boolean {
   const messages = Array.isArray(body) ? body : [body];
   return messages.some((m) => typeof m === 'object' && m !== null && (m as { method?: unknown }).method === 'initialize');
-}
-
-function sendJsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
-  if (res.headersSent) return void res.end();
-  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }
 
 /** Read a request body up to a limit; beyond it, stop reading and report. */

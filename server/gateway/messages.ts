@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import {
   type CallToolResult,
   ErrorCode,
@@ -53,4 +54,18 @@ export function progressToken(request: JSONRPCRequest): string | number | undefi
   const meta = (request.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta;
   const token = meta?.progressToken;
   return typeof token === 'string' || typeof token === 'number' ? token : undefined;
+}
+
+/** Answer an HTTP request with a JSON-RPC error (id null), or just end it if its headers are already out. */
+export function sendJsonRpcError(
+  res: ServerResponse,
+  status: number,
+  code: number,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent) return void res.end();
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+  res.end(body);
 }

@@ -200,7 +200,7 @@ export class GatewaySession {
           requestId: call.approvalId ?? null,
           payload: { tool: call.tool, reason },
         });
-        this.downstream.endRequest(request.id);
+        this.endCall(request.id);
         return;
       }
     }

@@ -229,6 +229,15 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       method: 'tools/call',
       params: { name: 'lookup', arguments: { key } },
     });
+    /** The session's pending approval request, once it is held. */
+    const pendingIn = (sessionId: string) =>
+      eventually(async () => {
+        const [row] = await h.t.database.orm
+          .select()
+          .from(approvalRequests)
+          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
+        return row;
+      });
     /** The JSON-RPC messages of an SSE body. */
     const events = (body: string) =>
       body
@@ -295,13 +304,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         params: { name: 'delete_everything', arguments: { scope } },
       });
       const held = post(call('id-reuse'), token, session(sessionId));
-      const request = await eventually(async () => {
-        const [row] = await h.t.database.orm
-          .select()
-          .from(approvalRequests)
-          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
-        return row;
-      });
+      const request = await pendingIn(sessionId);
       for (const body of [call('id-reuse-2'), [lookup(40, 'batch'), { ...lookup(41, 'batch'), id: 40 }]]) {
         const reused = await post(body, token, session(sessionId));
         expect(reused.status).toBe(400);
@@ -336,13 +339,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         token,
         session(sessionId),
       );
-      const request = await eventually(async () => {
-        const [row] = await h.t.database.orm
-          .select()
-          .from(approvalRequests)
-          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
-        return row;
-      });
+      const request = await pendingIn(sessionId);
       const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 8, reason: 'changed my mind' } };
       expect((await post(cancel, token, session(sessionId))).status).toBe(202);
       // the body ends: nothing more will come on this stream, and no answer was sent
