@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { eq } from 'drizzle-orm';
-import { users } from '../../db/schema';
+import { and, eq } from 'drizzle-orm';
+import { approvalRequests, users } from '../../db/schema';
+import type { ApprovalRequest } from '../../server/approvals/types';
 import { createAgent } from '../../server/auth/agents';
 import { createApiToken } from '../../server/auth/api-tokens';
 import { createUser } from '../../server/auth/users';
@@ -43,6 +44,8 @@ export type TestAirlock = {
   agent(owner: string, name?: string, upstreams?: string[]): Promise<string>;
   /** An MCP client connected through Airlock. */
   connect(token: string, upstream?: string): Promise<Client>;
+  /** The pending approval request of an MCP session, once its call is held. */
+  pendingIn(sessionId: string): Promise<ApprovalRequest>;
   close(): Promise<void>;
 };
 
@@ -105,6 +108,15 @@ export async function startTestAirlock(
     async agent(owner, name = `agent-${++counter}`, upstreams = []) {
       const { token } = await createAgent(db, { name, ownerEmail: owner, upstreams });
       return token;
+    },
+    pendingIn(sessionId) {
+      return eventually(async () => {
+        const [row] = await db.orm
+          .select()
+          .from(approvalRequests)
+          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
+        return row;
+      });
     },
     async connect(token, upstream = 'fixture') {
       const client = new Client({ name: 'test-agent', version: '1.0.0' });

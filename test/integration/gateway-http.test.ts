@@ -1,11 +1,11 @@
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { revokeAgent } from '../../server/auth/agents';
-import { eventually, startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const initialize = {
@@ -229,15 +229,6 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       method: 'tools/call',
       params: { name: 'lookup', arguments: { key } },
     });
-    /** The session's pending approval request, once it is held. */
-    const pendingIn = (sessionId: string) =>
-      eventually(async () => {
-        const [row] = await h.t.database.orm
-          .select()
-          .from(approvalRequests)
-          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
-        return row;
-      });
     /** The JSON-RPC messages of an SSE body. */
     const events = (body: string) =>
       body
@@ -304,7 +295,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         params: { name: 'delete_everything', arguments: { scope } },
       });
       const held = post(call('id-reuse'), token, session(sessionId));
-      const request = await pendingIn(sessionId);
+      const request = await h.pendingIn(sessionId);
       for (const body of [call('id-reuse-2'), [lookup(40, 'batch'), { ...lookup(41, 'batch'), id: 40 }]]) {
         const reused = await post(body, token, session(sessionId));
         expect(reused.status).toBe(400);
@@ -339,7 +330,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         token,
         session(sessionId),
       );
-      const request = await pendingIn(sessionId);
+      const request = await h.pendingIn(sessionId);
       const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 8, reason: 'changed my mind' } };
       expect((await post(cancel, token, session(sessionId))).status).toBe(202);
       // the body ends: nothing more will come on this stream, and no answer was sent

@@ -548,14 +548,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
 
   it('holds a call on a shared upstream until approved and runs it once; a denied one never runs', async () => {
     const payCalls = () => readJsonLines<LogEntry>(log('shared')).filter((e) => e.event === 'call' && e.tool === 'pay');
-    const pendingOf = (sessionId: string) =>
-      eventually(async () => {
-        const [row] = await h.t.database.orm
-          .select()
-          .from(approvalRequests)
-          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
-        return row;
-      });
+    const pendingOf = h.pendingIn;
     const a = await h.connect(tokenA, 'shared');
     const b = await h.connect(tokenB, 'shared');
     const before = payCalls().length;
