@@ -79,14 +79,30 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
   const recheck = setInterval(() => void recheckUsers(io, options.database), options.recheckMs ?? 3000);
   recheck.unref();
 
+  // Reads run on a pool, so two events about one request could finish out of order and leave
+  // a console showing `pending` after `approved`: each request's events are read in turn.
+  const inTurn = new Map<string, Promise<void>>();
   const unlisten = await options.database.listen(APPROVALS_CHANNEL, (payload) => {
-    void (async () => {
-      const { id, status } = JSON.parse(payload) as { id: string; status: string };
-      // nobody watching in this process: no query
-      if (io.engine.clientsCount === 0) return;
-      const item = await getQueueItem(options.database.orm, id).catch(() => null);
-      io.to(ROOM).emit('approval', { id, status, item });
-    })().catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
+    let event: { id: string; status: string };
+    try {
+      event = JSON.parse(payload) as { id: string; status: string };
+    } catch (error) {
+      log.debug('realtime: event dropped', { error: String(error) });
+      return;
+    }
+    // nobody watching in this process: no query
+    if (io.engine.clientsCount === 0) return;
+    const { id, status } = event;
+    const turn = (inTurn.get(id) ?? Promise.resolve())
+      .then(async () => {
+        const item = await getQueueItem(options.database.orm, id).catch(() => null);
+        io.to(ROOM).emit('approval', { id, status, item });
+      })
+      .catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
+    inTurn.set(id, turn);
+    void turn.finally(() => {
+      if (inTurn.get(id) === turn) inTurn.delete(id);
+    });
   });
 
   return {

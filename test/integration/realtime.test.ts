@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { encode } from 'next-auth/jwt';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client';
 import { decide } from '../../server/approvals/decide';
+import { APPROVALS_CHANNEL } from '../../server/approvals/types';
 import { authSecret } from '../../server/auth/next-auth';
 import { SESSION_COOKIE } from '../../server/auth/session';
 import { resetPassword, setUserDisabled } from '../../server/auth/users';
@@ -63,6 +66,23 @@ describe.each(backends())('realtime on %s', (backend) => {
     await decide(h.t.database, { requestId: created.id, user: { id: reviewer.id }, decision: 'approve' });
     await eventually(() => consoles.every((c) => c.events.some((e) => e.id === created.id && e.status === 'approved')));
     await call;
+  });
+
+  it('delivers the events of one request in the order they were recorded', async () => {
+    const c = follow(h.url, reviewer.token);
+    sockets.push(c.socket);
+    await connected(c.socket);
+    const id = randomUUID();
+    const statuses = Array.from({ length: 60 }, (_, i) => `step-${i}`);
+    // each NOTIFY in its own transaction: the order the database delivers them is the recorded order
+    for (const status of statuses) {
+      await h.t.database.orm.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status })})`);
+    }
+    const seen = await eventually(() => {
+      const mine = c.events.filter((e) => e.id === id);
+      return mine.length === statuses.length && mine;
+    });
+    expect(seen.map((e) => e.status)).toEqual(statuses);
   });
 
   it('drops the socket of a user who is disabled, within seconds', async () => {
