@@ -262,6 +262,11 @@ export class Gateway {
   }
 
   /** Close every session (held calls are cancelled) and stop background work. */
+  /** The open MCP session with this id in this process, if any. */
+  session(sessionId: string): GatewaySession | undefined {
+    return this.sessions.get(sessionId);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.unlistenAgents?.();

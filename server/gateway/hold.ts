@@ -88,8 +88,8 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       reason: cancelReason,
       actor: { type: 'agent', id: session.agent.id },
     }).catch((error) => log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) }));
-    session.endCall(request.id);
-    return; // MCP: a cancelled request gets no response
+    // MCP: a call the agent cancelled gets no response; one cancelled by the session's end is refused, now
+    return session.endCall(request.id);
   }
 
   const meta = { status: outcome.status, approvalRequestId: approval.id };
@@ -160,8 +160,8 @@ async function executeApproved(
   }
 
   if (session.cancelled(request.id)) {
-    session.endCall(request.id);
-    return; // cancelled between the decision and now: not claimed, not run, no response
+    // cancelled between the decision and now: not claimed, not run
+    return session.endCancelled(request.id, { tool: approval.tool, approvalId: approval.id });
   }
   let claimed: boolean;
   try {

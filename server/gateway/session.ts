@@ -39,12 +39,18 @@ type InFlight = {
   call?: { tool: string; approvalId?: string; edited?: boolean };
 };
 
-/** A tools/call not yet forwarded: why it was cancelled (null while it stands), and who to tell. */
-type PendingCall = { cancelled: string | null; onCancel?: (reason: string) => void };
+/**
+ * A tools/call not yet forwarded: why it was cancelled (null while it stands), and who to tell.
+ * `answer`: Airlock cancelled it (the session is ending), so once the cancellation is recorded
+ * the agent is told the call did not run; a call the agent cancelled gets no answer (MCP).
+ */
+type PendingCall = { cancelled: string | null; answer?: boolean; onCancel?: (reason: string) => void; settled?: () => void };
 
 const INTERNAL_PREFIX = 'airlock-internal-';
 const MAX_TOOL_NAME = 128;
 const INTERNAL_TIMEOUT_MS = 30_000;
+/** How long closing a session waits for its pending calls to record their cancellation and be answered. */
+const CLOSE_WAIT_MS = 5_000;
 
 export type SessionOptions = {
   context: GatewayContext;
@@ -78,6 +84,10 @@ export class GatewaySession {
   private readonly calls = new Map<RequestId, PendingCall>();
   private readonly internal = new Map<string, { resolve: (m: JSONRPCMessage) => void; timer: NodeJS.Timeout }>();
   private internalSeq = 0;
+  /** Why the session is ending, from the moment close() starts: nothing is forwarded after it. */
+  private closeReason: string | null = null;
+  private closing?: Promise<void>;
+  /** The streams are closed: nothing more reaches the agent. */
   private closed = false;
   readonly tools: ToolCatalog;
   /** The upstream's `initialize` result capabilities, once known. */
@@ -134,7 +144,8 @@ export class GatewaySession {
       }
       if (message.method === 'initialize') await this.connectUpstream(message.id);
       if (message.method === 'tools/call') {
-        this.calls.set(message.id, { cancelled: this.closed ? 'the session closed' : null });
+        // a call that arrives while the session ends is cancelled at once; its path records that
+        this.calls.set(message.id, { cancelled: this.closeReason, answer: this.closeReason !== null });
         return this.toolCall(message);
       }
       // a task-augmented call's real result arrives through tasks/result: audited like any tool result
@@ -155,9 +166,10 @@ export class GatewaySession {
     await this.sendUpstream(message);
   }
 
-  private cancelCall(call: PendingCall, reason: string): void {
+  private cancelCall(call: PendingCall, reason: string, answer = false): void {
     if (call.cancelled) return;
     call.cancelled = reason;
+    call.answer = answer;
     call.onCancel?.(reason);
   }
 
@@ -180,29 +192,44 @@ export class GatewaySession {
     };
   }
 
-  /** Stop tracking a tools/call that ended without reaching the upstream and without an answer (cancelled). */
-  endCall(id: RequestId): void {
+  /**
+   * Stop tracking a tools/call that was cancelled before it reached the upstream, once its
+   * cancellation is recorded: the agent who cancelled gets no answer; when the session is
+   * ending, the agent is told the call was not executed.
+   */
+  async endCall(id: RequestId): Promise<void> {
+    const call = this.calls.get(id);
+    if (call?.cancelled && call.answer) {
+      return this.reply(refusal(id, `The call was not executed: ${call.cancelled}.`, { status: 'cancelled' }));
+    }
     this.calls.delete(id);
     this.downstream.endRequest(id);
+    call?.settled?.();
+  }
+
+  /** Record that a tools/call was cancelled before it reached the upstream, then end it. */
+  async endCancelled(id: RequestId, call: NonNullable<InFlight['call']>): Promise<void> {
+    await this.auditOrLog({
+      type: 'tool.cancelled',
+      actor: { type: 'agent', id: this.agent.id },
+      sessionId: this.sessionId,
+      requestId: call.approvalId ?? null,
+      payload: { tool: call.tool, reason: this.cancelled(id) },
+    });
+    return this.endCall(id);
   }
 
   /** Forward a downstream request upstream, remembering it until its response returns. */
   async forward(request: JSONRPCRequest, call?: InFlight['call']): Promise<void> {
-    if (call) {
+    const pending = this.calls.get(request.id);
+    if (!pending && this.closeReason !== null) {
+      return this.reply(errorResponse(request.id, ErrorCode.ConnectionClosed, `the session is closing: ${this.closeReason}`));
+    }
+    if (call && pending) {
       // the last moment a cancellation can stop a call: after this the upstream has it
-      const reason = this.cancelled(request.id);
+      if (pending.cancelled) return this.endCancelled(request.id, call);
       this.calls.delete(request.id);
-      if (reason) {
-        await this.auditOrLog({
-          type: 'tool.cancelled',
-          actor: { type: 'agent', id: this.agent.id },
-          sessionId: this.sessionId,
-          requestId: call.approvalId ?? null,
-          payload: { tool: call.tool, reason },
-        });
-        this.endCall(request.id);
-        return;
-      }
+      pending.settled?.();
     }
     const paged = (request.params as { cursor?: unknown } | undefined)?.cursor !== undefined;
     this.inflight.set(request.id, { method: request.method, progressToken: progressToken(request), paged, call });
@@ -383,9 +410,13 @@ export class GatewaySession {
   /** Answer a downstream request. */
   async reply(message: JSONRPCMessage): Promise<void> {
     // an answered tools/call is no longer cancellable
-    if (isResponse(message) && message.id !== undefined) this.calls.delete(message.id as RequestId);
-    if (this.closed) return;
-    await this.downstream.send(message).catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
+    const id = isResponse(message) ? (message.id as RequestId | undefined) : undefined;
+    const call = id === undefined ? undefined : this.calls.get(id);
+    if (call) this.calls.delete(id as RequestId);
+    if (!this.closed) {
+      await this.downstream.send(message).catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
+    }
+    call?.settled?.();
   }
 
   // ─── tools/call ───────────────────────────────────────────────────────────
@@ -516,37 +547,51 @@ export class GatewaySession {
   // ─── lifecycle ────────────────────────────────────────────────────────────
 
   /** End the session: cancel held calls, fail calls in flight, close both transports. */
-  async close(reason: string): Promise<void> {
-    if (this.closed) return;
-    // requests in flight get an answer (e.g. the upstream died), while the streams still exist;
-    // a tool call's end is recorded first
+  close(reason: string): Promise<void> {
+    this.closing ??= this.shutdown(reason);
+    return this.closing;
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    this.closeReason = reason;
+    // calls not yet forwarded end unrun, each on its own path (hold, grant check, forward),
+    // which records the cancellation and then tells the agent, while its stream is still open
+    const ending = [...this.calls.values()].map(
+      (call) =>
+        new Promise<void>((resolve) => {
+          call.settled = resolve;
+          this.cancelCall(call, reason, true);
+        }),
+    );
+    // Airlock's own requests (tool lists) fail now, so a call waiting on one ends too
+    for (const [id, { resolve, timer }] of this.internal) {
+      clearTimeout(timer);
+      resolve(errorResponse(id, ErrorCode.ConnectionClosed, reason));
+    }
+    this.internal.clear();
+    // requests in flight get an answer (e.g. the upstream died), a tool call's end recorded first
     const unanswered = [...this.inflight.entries()];
     this.inflight.clear();
-    await Promise.allSettled(
-      unanswered.map(async ([id, { call }]) => {
-        if (call) {
-          await this.auditOrLog({
-            type: 'tool.interrupted',
-            actor: { type: 'agent', id: this.agent.id },
-            sessionId: this.sessionId,
-            requestId: call.approvalId ?? null,
-            payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: call.tool, reason },
-          });
-        }
-        await this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason));
-      }),
-    );
-    if (this.closed) return;
-    // calls not yet forwarded end unrun; their agent is told why while its streams are still open
-    const pending = [...this.calls.entries()];
-    for (const [, call] of pending) this.cancelCall(call, reason);
-    await Promise.allSettled(
-      pending.map(([id]) => this.reply(refusal(id, `The call was not executed: ${reason}.`, { status: 'cancelled' }))),
-    );
-    if (this.closed) return;
+    const answered = unanswered.map(async ([id, { call }]) => {
+      if (call) {
+        await this.auditOrLog({
+          type: 'tool.interrupted',
+          actor: { type: 'agent', id: this.agent.id },
+          sessionId: this.sessionId,
+          requestId: call.approvalId ?? null,
+          payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: call.tool, reason },
+        });
+      }
+      await this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason));
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CLOSE_WAIT_MS);
+    });
+    // a call whose cancellation cannot be recorded in time still never runs: it just gets no answer
+    await Promise.race([Promise.allSettled([...ending, ...answered]), waited]);
+    clearTimeout(timer);
     this.closed = true;
-    for (const { timer } of this.internal.values()) clearTimeout(timer);
-    this.internal.clear();
     this.options.onClosed(this);
     await Promise.allSettled([this.upstream?.close(), this.downstream.close()]);
   }

@@ -179,6 +179,34 @@ describe.each(backends())('gateway on %s', (backend) => {
     });
   });
 
+  it('a session Airlock ends refuses its held call once the cancellation is recorded, and runs nothing that arrives meanwhile', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'ending', amount: 5 } });
+    const request = await pendingRequest('pay');
+    const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
+    const session = h.airlock.gateway.session(sessionId);
+    expect(session).toBeDefined();
+    const closed = session?.close('the test ended it');
+    // a call that arrives while the session is ending, as the gateway hands it over
+    session?.downstream.onmessage?.({
+      jsonrpc: '2.0',
+      id: 'late',
+      method: 'tools/call',
+      params: { name: 'lookup', arguments: { key: 'late' } },
+    });
+    const result = await call;
+    // invariant 5: the refusal is visible only after the cancellation is committed
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('cancelled');
+    expect(result.isError).toBe(true);
+    expect(callText(result)).toBe('The call was not executed: the test ended it.');
+    await closed;
+    const cancelled = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.cancelled'));
+    expect(cancelled.map((e) => e.payload)).toContainEqual({ tool: 'lookup', reason: 'the test ended it' });
+    // invariant 3: the late call never reached the upstream
+    expect(h.executions().filter((e) => e.tool === 'lookup' && (e.args as { key?: string } | undefined)?.key === 'late')).toEqual([]);
+  });
+
   it('a cancellation sent with the call, before the hold is recorded, still ends it unrun', async () => {
     const before = payCalls().length;
     // raw HTTP: the call and its cancellation in one POST, faster than any hold can be recorded
