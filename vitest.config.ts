@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 const browser = 'test/browser/**/*.test.ts';
 
 export default defineConfig({
+  // tsconfig's `@/*` paths: the server imports the API's route modules (server/http/direct.ts)
+  resolve: { alias: [{ find: /^@\//, replacement: `${import.meta.dirname}/` }] },
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,

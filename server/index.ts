@@ -11,6 +11,7 @@ import { loadConfig } from './config/load';
 import type { Config } from './config/schema';
 import { syncPolicy, syncUpstreams } from './config/sync';
 import { Gateway } from './gateway/gateway';
+import { type DirectRoutes, directRoutes } from './http/direct';
 import { isAirlockError } from './lib/errors';
 import { log } from './lib/log';
 import { type Realtime, startRealtime } from './realtime/index';
@@ -72,6 +73,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   const instanceId = randomUUID();
   let ready = false;
   let requestHandler: ((req: IncomingMessage, res: ServerResponse) => Promise<void>) | undefined;
+  let direct: DirectRoutes | undefined;
   let gateway: Gateway | undefined;
   let realtime: Realtime | undefined;
 
@@ -83,6 +85,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       return void gateway.handle(req, res);
     }
     if (!requestHandler) return unavailable(res);
+    if (direct?.(req, res)) return;
     void requestHandler(req, res).catch((error) => {
       log.error('console request failed', { error: String(error) });
       if (!res.headersSent) res.writeHead(500).end();
@@ -146,8 +149,12 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       origins: () => [new URL(publicUrl).origin],
     });
     setRuntime({ db: database, config, instanceId, publicUrl });
-    if (options.console !== false)
-      requestHandler = await startConsole(server, { dev: options.dev ?? process.env.AIRLOCK_DEV === '1', port: actualPort, host });
+    if (options.console !== false) {
+      const dev = options.dev ?? process.env.AIRLOCK_DEV === '1';
+      requestHandler = await startConsole(server, { dev, port: actualPort, host });
+      // in development Next recompiles the route handlers on change: it serves them itself
+      if (!dev) direct = await directRoutes();
+    }
     ready = true;
     return {
       url: `http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`,

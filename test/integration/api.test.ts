@@ -171,6 +171,7 @@ describe.each(backends())('approvals API on %s', (backend) => {
       [JSON.stringify({ decision: 'approve', extra: 1 }), 'extra'],
       ['{"decision": ', 'not valid JSON'],
       [JSON.stringify({ decision: 'deny', reason: 'x'.repeat(5000) }), 'reason'],
+      [JSON.stringify({ decision: 'deny', reason: 'x'.repeat(1024 * 1024) }), 'too large'],
     ];
     for (const [body, mentions] of cases) {
       const response = await api(`/api/approvals/${item.id}/decision`, approver, { method: 'POST', body });
@@ -182,6 +183,27 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect(await h.t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, item.id))).toEqual([]);
     await vote(item.id, approver, { decision: 'deny' });
     await call;
+  });
+
+  it('answers the approvals routes (served without Next’s router) with the headers of every other API route', async () => {
+    const names = [
+      'x-content-type-options',
+      'referrer-policy',
+      'x-frame-options',
+      'permissions-policy',
+      'cross-origin-opener-policy',
+      'cache-control',
+    ];
+    const headersOf = (response: Response) => Object.fromEntries(names.map((name) => [name, response.headers.get(name)]));
+    const throughNext = headersOf(await api('/api/tokens', approver));
+    expect(throughNext['cache-control']).toBe('no-store');
+    expect(throughNext['x-frame-options']).toBe('DENY');
+    for (const path of ['/api/approvals?status=pending', '/api/queue?status=pending', '/api/approvals/no-such-id']) {
+      expect({ path, headers: headersOf(await api(path, approver)) }).toEqual({ path, headers: throughNext });
+    }
+    // other methods and shapes are still Next's: a method the route does not export, a trailing slash
+    expect((await api('/api/approvals', approver, { method: 'PUT', body: '{}' })).status).toBe(405);
+    expect((await api('/api/approvals/', approver, { redirect: 'manual' })).status).toBe(308);
   });
 
   it('refuses a cookie-authenticated decision from another origin', async () => {
