@@ -71,9 +71,17 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
     );
   }
 
+  // an approved call's tool list is re-read before it runs (invariant 2): that starts as soon as
+  // the decision is announced, while the outcome itself is read from the database
+  let toolList: Promise<void> | undefined;
+  const announced = (status: string) => {
+    if (status !== 'approved' || toolList) return;
+    toolList = session.tools.refresh();
+    toolList.catch(() => {}); // awaited (and its error handled) only if the call goes ahead
+  };
   let outcome: Outcome | 'cancelled';
   try {
-    outcome = await Promise.race([context.holds.wait(approval.id, approval.expiresAt), cancelled]);
+    outcome = await Promise.race([context.holds.wait(approval.id, approval.expiresAt, announced), cancelled]);
   } finally {
     clearInterval(timer);
     untrack();
@@ -95,7 +103,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   const meta = { status: outcome.status, approvalRequestId: approval.id };
   switch (outcome.status) {
     case 'approved':
-      return executeApproved(session, request, approval, outcome);
+      return executeApproved(session, request, approval, outcome, toolList);
     case 'denied': {
       const who = outcome.decidedByEmail ? ` (${outcome.decidedByEmail})` : '';
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
@@ -127,6 +135,8 @@ async function executeApproved(
   request: JSONRPCRequest,
   approval: ApprovalRequest,
   outcome: Outcome,
+  /** A re-read of the tool list begun when the approval was announced. */
+  toolList: Promise<void> | undefined,
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
@@ -150,7 +160,7 @@ async function executeApproved(
   // the tool's definition must still be the one the reviewer saw
   let current: Tool | undefined;
   try {
-    await session.tools.refresh();
+    await (toolList ?? session.tools.refresh());
     current = await session.tools.find(approval.tool);
   } catch (error) {
     return refuse(`Airlock could not re-read the tool list (${(error as Error).message}).`, 'tool.binding_refused');

@@ -2,7 +2,7 @@ import type { Database } from '../../db/database';
 import { closeRequest, loadOutcomes } from '../approvals/lifecycle';
 import { APPROVALS_CHANNEL, type Outcome } from '../approvals/types';
 
-type Waiter = { resolve: (outcome: Outcome) => void; timer: NodeJS.Timeout };
+type Waiter = { resolve: (outcome: Outcome) => void; timer: NodeJS.Timeout; announced?: (status: string) => void };
 
 export type HoldRegistryOptions = {
   /** Backstop re-check of every held request, for a lost NOTIFY (ms). */
@@ -28,7 +28,10 @@ export class HoldRegistry {
     this.unlisten = await this.database.listen(APPROVALS_CHANNEL, (payload) => {
       try {
         const { id, status } = JSON.parse(payload) as { id: string; status: string };
-        if (status !== 'pending' && this.waiters.has(id)) void this.check([id]);
+        const waiter = this.waiters.get(id);
+        if (status === 'pending' || !waiter) return;
+        waiter.announced?.(status);
+        void this.check([id]);
       } catch {}
     });
     this.recheckTimer = setInterval(() => void this.check([...this.waiters.keys()]), this.options.recheckMs ?? 2000);
@@ -39,12 +42,16 @@ export class HoldRegistry {
     return this.waiters.size;
   }
 
-  /** Wait for a request's terminal outcome; at `expiresAt` the request is expired (fail closed). */
-  wait(id: string, expiresAt: Date): Promise<Outcome> {
+  /**
+   * Wait for a request's terminal outcome; at `expiresAt` the request is expired (fail closed).
+   * `announced` hears the status a NOTIFY carries, before the outcome is read: a hint to
+   * prepare by, never to act on.
+   */
+  wait(id: string, expiresAt: Date, announced?: (status: string) => void): Promise<Outcome> {
     return new Promise<Outcome>((resolve) => {
       const delay = Math.max(0, expiresAt.getTime() - Date.now());
       const timer = setTimeout(() => void this.expire(id), Math.min(delay, 2 ** 31 - 1));
-      this.waiters.set(id, { resolve, timer });
+      this.waiters.set(id, { resolve, timer, announced });
     });
   }
 
