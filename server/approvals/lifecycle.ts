@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
-import { type AuditActor, appendAudit } from '../audit/append';
+import { type AuditActor, appendAudit, appendAuditIfChanged } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { assessRisk, type ToolAnnotations } from '../lib/inspect';
@@ -159,25 +159,25 @@ export async function claimExecution(
   database: Database,
   { id, argumentsDigest, agentId }: { id: string; argumentsDigest: string; agentId: string },
 ): Promise<boolean> {
-  return database.orm.transaction(async (tx) => {
-    // a revoked agent, or one whose owner was disabled meanwhile, runs nothing more
-    const claimed = await tx
-      .update(approvalRequests)
-      .set({ executedAt: new Date() })
-      .where(
-        and(
-          eq(approvalRequests.id, id),
-          eq(approvalRequests.status, 'approved'),
-          isNull(approvalRequests.executedAt),
-          sql`exists (select 1 from ${agents} join ${users} on ${users.id} = ${agents.ownerId}
-                      where ${agents.id} = ${approvalRequests.agentId} and ${agents.revokedAt} is null and not ${users.disabled})`,
-        ),
-      )
-      .returning({ id: approvalRequests.id });
-    if (claimed.length === 0) return false;
-    await appendAudit(tx, { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { argumentsDigest } });
-    return true;
-  });
+  // a revoked agent, or one whose owner was disabled meanwhile, runs nothing more
+  const claim = database.orm
+    .update(approvalRequests)
+    .set({ executedAt: new Date() })
+    .where(
+      and(
+        eq(approvalRequests.id, id),
+        eq(approvalRequests.status, 'approved'),
+        isNull(approvalRequests.executedAt),
+        sql`exists (select 1 from ${agents} join ${users} on ${users.id} = ${agents.ownerId}
+                    where ${agents.id} = ${approvalRequests.agentId} and ${agents.revokedAt} is null and not ${users.disabled})`,
+      ),
+    )
+    .returning({ id: approvalRequests.id });
+  // the claim and its audit row commit together, before the call is forwarded (invariants 3 and 5)
+  const events = await appendAuditIfChanged(database.orm, claim, [
+    { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { argumentsDigest } },
+  ]);
+  return events !== null;
 }
 
 /** Terminal outcomes of the given requests (pending ones are omitted). */

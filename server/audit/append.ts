@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { type SQLWrapper, sql } from 'drizzle-orm';
 import { type Database, type Executor, query } from '../../db/database';
 import type { auditEvents } from '../../db/schema';
 import { sha256 } from '../lib/digest';
@@ -106,6 +106,25 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
   if (list.length === 0) return [];
   const { prepared, json } = prepare(list);
   return assemble(prepared, await query<AppendRow>(tx, sql`${sql.raw(APPEND_CALL)}(${json}::jsonb)`));
+}
+
+/**
+ * Run a data-modifying statement (with RETURNING) and, only if it returned a row, append
+ * events, in one statement: both commit or neither does, in one round trip instead of a
+ * transaction's four. Resolves to the events appended, or null when nothing changed.
+ */
+export async function appendAuditIfChanged(db: Executor, change: SQLWrapper, inputs: AuditInput[]): Promise<AuditEvent[] | null> {
+  const { prepared, json } = prepare(inputs);
+  // drizzle parenthesizes an embedded query, as the CTE needs. The append is LATERAL to the
+  // change's first row and takes its argument through it, so PostgreSQL cannot run it (and
+  // write the events) when the change returned nothing
+  const rows = await query<AppendRow>(
+    db,
+    sql`with changed as ${change} select a.first_seq, a.prev_hash, a.hashes
+        from (select 1 as one from changed limit 1) c,
+        lateral airlock_audit_append_batch(case when c.one = 1 then ${json}::jsonb end) a`,
+  );
+  return rows.length === 0 ? null : assemble(prepared, rows);
 }
 
 /**

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/database';
 import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
-import { createRequest } from '../../server/approvals/lifecycle';
+import { claimExecution, createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
@@ -76,6 +76,51 @@ describe.each(backends())('decisions on %s', (backend) => {
     // PostgreSQL): the chain must still be one unbroken order
     expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   }, 240_000);
+
+  it('an approved call is claimed once among 20 concurrent claims, with one audit row; a pending one or a revoked agent’s never', async () => {
+    const owner = await createUser(t.database, { email: 'claim-owner@example.com', role: 'approver' });
+    const reviewer = await createUser(t.database, { email: 'claim-reviewer@example.com', role: 'approver' });
+    const verdict = evaluate([], 'demo', { name: 'transfer_funds' });
+    const held = async (agentId: string, amount: number) =>
+      createRequest(t.database, {
+        agentId,
+        sessionId: 's',
+        rpcId: amount,
+        upstream: 'demo',
+        tool: 'transfer_funds',
+        arguments: { amount },
+        toolDefinition: { name: 'transfer_funds' },
+        verdict,
+        holder: 'test',
+      });
+    const forwarded = async (requestId: string) =>
+      (await searchAudit(t.database.orm, { type: 'tool.forwarded', limit: 500 })).events.filter((e) => e.requestId === requestId);
+    const { agent } = await createAgent(t.database, { name: 'claimer', ownerEmail: owner.email });
+
+    const pending = await held(agent.id, 1);
+    expect(await claimExecution(t.database, { id: pending.id, argumentsDigest: pending.argumentsDigest, agentId: agent.id })).toBe(false);
+    expect(await forwarded(pending.id)).toEqual([]);
+
+    const approved = await held(agent.id, 2);
+    await decide(t.database, { requestId: approved.id, user: { id: reviewer.id }, decision: 'approve' });
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        claimExecution(t.database, { id: approved.id, argumentsDigest: approved.argumentsDigest, agentId: agent.id }),
+      ),
+    );
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await forwarded(approved.id)).toHaveLength(1);
+    const [row] = await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, approved.id));
+    expect(row.executedAt).not.toBeNull();
+
+    const { agent: revoked } = await createAgent(t.database, { name: 'claimer-revoked', ownerEmail: owner.email });
+    const late = await held(revoked.id, 3);
+    await decide(t.database, { requestId: late.id, user: { id: reviewer.id }, decision: 'approve' });
+    await revokeAgent(t.database, { agentId: revoked.id });
+    expect(await claimExecution(t.database, { id: late.id, argumentsDigest: late.argumentsDigest, agentId: revoked.id })).toBe(false);
+    expect(await forwarded(late.id)).toEqual([]);
+    expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
+  });
 
   it('pages through pending requests in queue order without repeats or gaps', async () => {
     const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
