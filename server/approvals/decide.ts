@@ -5,7 +5,7 @@ import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
-import { notifyChange } from './lifecycle';
+import { approvalNotice } from './lifecycle';
 import { maskArguments } from './masking';
 import { countedApprovals } from './quorum';
 import { reviewRights } from './rights';
@@ -93,8 +93,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
 
     const status = decision === 'deny' ? 'denied' : approvals >= request.requiredApprovals ? 'approved' : null;
     if (!status) {
-      await appendAudit(tx, vote);
-      await notifyChange(tx, requestId, 'pending');
+      await appendAudit(tx, vote, approvalNotice(requestId, 'pending'));
       return { request, approvals, final: false };
     }
     const [updated] = await tx
@@ -111,27 +110,30 @@ export async function decide(database: Database, options: DecideOptions): Promis
       .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending')))
       .returning();
     if (!updated) throw new AirlockError('conflict', 'this request was decided concurrently');
-    // the vote and the decision in one append
-    await appendAudit(tx, [
-      vote,
-      {
-        type: 'approval.decided',
-        actor: { type: 'user', id: reviewer.id },
-        requestId,
-        payload: {
-          status,
-          reason: reason ?? null,
-          approvals,
-          quorum: request.requiredApprovals,
-          originalArgumentsDigest: request.argumentsDigest,
-          argumentsDigest: updated.approvedArgumentsDigest,
-          edited: isEdit,
-          ...(isEdit ? { editedArguments: maskArguments(edited).masked } : {}),
+    // the vote and the decision in one append, which also sends the notification
+    await appendAudit(
+      tx,
+      [
+        vote,
+        {
+          type: 'approval.decided',
+          actor: { type: 'user', id: reviewer.id },
+          requestId,
+          payload: {
+            status,
+            reason: reason ?? null,
+            approvals,
+            quorum: request.requiredApprovals,
+            originalArgumentsDigest: request.argumentsDigest,
+            argumentsDigest: updated.approvedArgumentsDigest,
+            edited: isEdit,
+            ...(isEdit ? { editedArguments: maskArguments(edited).masked } : {}),
+          },
         },
-      },
-    ]);
+      ],
+      approvalNotice(requestId, status),
+    );
     if (status === 'approved' && grantMinutes !== undefined) await createGrant(tx, { request, userId: reviewer.id, minutes: grantMinutes });
-    await notifyChange(tx, requestId, status);
     return { request: updated, approvals, final: true };
   });
 }

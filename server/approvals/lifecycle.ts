@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
-import { type AuditActor, appendAudit, appendAuditIfChanged } from '../audit/append';
+import { type AppendNotify, type AuditActor, appendAudit, appendAuditIfChanged } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { assessRisk, type ToolAnnotations } from '../lib/inspect';
@@ -11,6 +11,11 @@ import { APPROVALS_CHANNEL, type ApprovalRequest, type Outcome } from './types';
 
 export async function notifyChange(tx: Executor, id: string, status: string): Promise<void> {
   await tx.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status })})`);
+}
+
+/** The same notification, sent by the statement that appends the change's audit rows. */
+export function approvalNotice(id: string, status: string): AppendNotify {
+  return { channel: APPROVALS_CHANNEL, payload: JSON.stringify({ id, status }) };
 }
 
 export type CreateRequestOptions = {
@@ -59,24 +64,27 @@ export async function createRequest(database: Database, options: CreateRequestOp
   };
   return database.orm.transaction(async (tx) => {
     const [created] = await tx.insert(approvalRequests).values(row).returning();
-    await appendAudit(tx, {
-      type: 'approval.requested',
-      actor: { type: 'agent', id: options.agentId },
-      requestId: row.id,
-      sessionId: row.sessionId,
-      payload: {
+    await appendAudit(
+      tx,
+      {
+        type: 'approval.requested',
+        actor: { type: 'agent', id: options.agentId },
+        requestId: row.id,
         sessionId: row.sessionId,
-        upstream: row.upstream,
-        tool: row.tool,
-        argumentsDigest: row.argumentsDigest,
-        toolDefinitionHash: row.toolDefinitionHash,
-        rule: row.rule,
-        quorum: row.requiredApprovals,
-        risk,
-        expiresAt: row.expiresAt.toISOString(),
+        payload: {
+          sessionId: row.sessionId,
+          upstream: row.upstream,
+          tool: row.tool,
+          argumentsDigest: row.argumentsDigest,
+          toolDefinitionHash: row.toolDefinitionHash,
+          rule: row.rule,
+          quorum: row.requiredApprovals,
+          risk,
+          expiresAt: row.expiresAt.toISOString(),
+        },
       },
-    });
-    await notifyChange(tx, row.id, 'pending');
+      approvalNotice(row.id, 'pending'),
+    );
     return created;
   });
 }
@@ -89,17 +97,19 @@ export async function closeRequest(
   database: Database,
   { id, status, reason, actor }: { id: string; status: 'expired' | 'cancelled'; reason: string; actor: AuditActor },
 ): Promise<boolean> {
-  return database.orm.transaction(async (tx) => {
-    const updated = await tx
-      .update(approvalRequests)
-      .set({ status, reason, decidedAt: new Date() })
-      .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'pending')))
-      .returning({ id: approvalRequests.id });
-    if (updated.length === 0) return false;
-    await appendAudit(tx, { type: `approval.${status}`, actor, requestId: id, payload: { reason } });
-    await notifyChange(tx, id, status);
-    return true;
-  });
+  const close = database.orm
+    .update(approvalRequests)
+    .set({ status, reason, decidedAt: new Date() })
+    .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'pending')))
+    .returning({ id: approvalRequests.id });
+  // one statement: the status, its audit row and the notification commit together, or nothing does
+  const events = await appendAuditIfChanged(
+    database.orm,
+    close,
+    [{ type: `approval.${status}`, actor, requestId: id, payload: { reason } }],
+    approvalNotice(id, status),
+  );
+  return events !== null;
 }
 
 /**

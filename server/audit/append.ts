@@ -96,16 +96,27 @@ function assemble(prepared: ReturnType<typeof prepare>['prepared'], rows: Append
   }));
 }
 
+/** A NOTIFY sent by the same statement as the append (delivered, like any NOTIFY, at commit). */
+export type AppendNotify = { channel: string; payload: string };
+
+const notifyColumn = (notify: AppendNotify | undefined) => (notify ? sql`, pg_notify(${notify.channel}, ${notify.payload})` : sql``);
+
 /**
  * Append events to the hash chain in one round trip (the `airlock_audit_append_batch` function
  * takes the advisory lock, reads the head and inserts). Inside a transaction the lock is
  * held until commit, so the chain order is the commit order (invariant 5).
  */
-export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[]): Promise<AuditEvent[]> {
+export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[], notify?: AppendNotify): Promise<AuditEvent[]> {
   const list = Array.isArray(inputs) ? inputs : [inputs];
   if (list.length === 0) return [];
   const { prepared, json } = prepare(list);
-  return assemble(prepared, await query<AppendRow>(tx, sql`${sql.raw(APPEND_CALL)}(${json}::jsonb)`));
+  return assemble(
+    prepared,
+    await query<AppendRow>(
+      tx,
+      sql`select first_seq, prev_hash, hashes${notifyColumn(notify)} from airlock_audit_append_batch(${json}::jsonb)`,
+    ),
+  );
 }
 
 /**
@@ -113,14 +124,19 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
  * events, in one statement: both commit or neither does, in one round trip instead of a
  * transaction's four. Resolves to the events appended, or null when nothing changed.
  */
-export async function appendAuditIfChanged(db: Executor, change: SQLWrapper, inputs: AuditInput[]): Promise<AuditEvent[] | null> {
+export async function appendAuditIfChanged(
+  db: Executor,
+  change: SQLWrapper,
+  inputs: AuditInput[],
+  notify?: AppendNotify,
+): Promise<AuditEvent[] | null> {
   const { prepared, json } = prepare(inputs);
   // drizzle parenthesizes an embedded query, as the CTE needs. The append is LATERAL to the
   // change's first row and takes its argument through it, so PostgreSQL cannot run it (and
   // write the events) when the change returned nothing
   const rows = await query<AppendRow>(
     db,
-    sql`with changed as ${change} select a.first_seq, a.prev_hash, a.hashes
+    sql`with changed as ${change} select a.first_seq, a.prev_hash, a.hashes${notifyColumn(notify)}
         from (select 1 as one from changed limit 1) c,
         lateral airlock_audit_append_batch(case when c.one = 1 then ${json}::jsonb end) a`,
   );
