@@ -5,7 +5,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { and, eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests, auditEvents } from '../../db/schema';
+import { auditEvents } from '../../db/schema';
 import { setUserDisabled } from '../../server/auth/users';
 import { type CallResult, callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { browserAvailable, horizontalOverflow, launch, signIn } from '../helpers/browser';
@@ -66,14 +66,7 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     return page;
   }
 
-  const pending = (tool: string) =>
-    eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.tool, tool), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
+  const pending = (tool: string) => h.pending({ tool });
 
   it('shows a held call live, without a reload, and approving it returns the result to the agent', async () => {
     const page = await reviewer(alice);

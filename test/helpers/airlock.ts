@@ -44,8 +44,8 @@ export type TestAirlock = {
   agent(owner: string, name?: string, upstreams?: string[]): Promise<string>;
   /** An MCP client connected through Airlock. */
   connect(token: string, upstream?: string): Promise<Client>;
-  /** The pending approval request of an MCP session, once its call is held. */
-  pendingIn(sessionId: string): Promise<ApprovalRequest>;
+  /** The pending approval request of a tool or of an MCP session, once the call is held. */
+  pending(where: { tool: string } | { sessionId: string }): Promise<ApprovalRequest>;
   close(): Promise<void>;
 };
 
@@ -109,12 +109,13 @@ export async function startTestAirlock(
       const { token } = await createAgent(db, { name, ownerEmail: owner, upstreams });
       return token;
     },
-    pendingIn(sessionId) {
+    pending(where) {
+      const match = 'tool' in where ? eq(approvalRequests.tool, where.tool) : eq(approvalRequests.sessionId, where.sessionId);
       return eventually(async () => {
         const [row] = await db.orm
           .select()
           .from(approvalRequests)
-          .where(and(eq(approvalRequests.sessionId, sessionId), eq(approvalRequests.status, 'pending')));
+          .where(and(match, eq(approvalRequests.status, 'pending')));
         return row;
       });
     },

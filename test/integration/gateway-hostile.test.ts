@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests, auditEvents } from '../../db/schema';
+import { auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
@@ -36,13 +36,7 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     const held = client.callTool({ name: 'risky', arguments: {} }).finally(() => {
       settled = true;
     });
-    const request = await eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.tool, 'risky'), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
+    const request = await h.pending({ tool: 'risky' });
     // the upstream now "answers" every small request id, the held call's among them
     expect(callText(await client.callTool({ name: 'slow', arguments: { spoof: true } }))).toBe('slow done');
     await new Promise((r) => setTimeout(r, 300));

@@ -295,7 +295,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         params: { name: 'delete_everything', arguments: { scope } },
       });
       const held = post(call('id-reuse'), token, session(sessionId));
-      const request = await h.pendingIn(sessionId);
+      const request = await h.pending({ sessionId });
       for (const body of [call('id-reuse-2'), [lookup(40, 'batch'), { ...lookup(41, 'batch'), id: 40 }]]) {
         const reused = await post(body, token, session(sessionId));
         expect(reused.status).toBe(400);
@@ -330,7 +330,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
         token,
         session(sessionId),
       );
-      const request = await h.pendingIn(sessionId);
+      const request = await h.pending({ sessionId });
       const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 8, reason: 'changed my mind' } };
       expect((await post(cancel, token, session(sessionId))).status).toBe(202);
       // the body ends: nothing more will come on this stream, and no answer was sent

@@ -20,7 +20,7 @@ import {
   ResourceUpdatedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { approvalRequests, auditEvents } from '../../db/schema';
@@ -548,14 +548,13 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
 
   it('holds a call on a shared upstream until approved and runs it once; a denied one never runs', async () => {
     const payCalls = () => readJsonLines<LogEntry>(log('shared')).filter((e) => e.event === 'call' && e.tool === 'pay');
-    const pendingOf = h.pendingIn;
     const a = await h.connect(tokenA, 'shared');
     const b = await h.connect(tokenB, 'shared');
     const before = payCalls().length;
     const callA = a.callTool({ name: 'pay', arguments: { to: 'acme', amount: 120 } });
     const callB = b.callTool({ name: 'pay', arguments: { to: 'mallory', amount: 9999 } });
-    const heldA = await pendingOf(sessionOf(a));
-    const heldB = await pendingOf(sessionOf(b));
+    const heldA = await h.pending({ sessionId: sessionOf(a) });
+    const heldB = await h.pending({ sessionId: sessionOf(b) });
     expect(heldA).toMatchObject({ upstream: 'shared', tool: 'pay', arguments: { to: 'acme', amount: 120 } });
     expect(heldA.rule).toMatchObject({ id: 'shared-pay' });
     expect(heldB).toMatchObject({ upstream: 'shared', tool: 'pay', arguments: { to: 'mallory', amount: 9999 } });
@@ -623,13 +622,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
 
     // another agent's call waits for a reviewer when the server dies
     const held = idle.callTool({ name: 'notify', arguments: { notifications: [] } });
-    const request = await eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.sessionId, sessionOf(idle)), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
+    const request = await h.pending({ sessionId: sessionOf(idle) });
     const inflight = a.callTool({ name: 'echo', arguments: { tag: 'interrupted', delay: 20_000 } }).then(
       () => null,
       (error: Error) => error,

@@ -1,12 +1,11 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { getRequestDetail } from '../../server/approvals/queries';
 import { getQueueItem } from '../../server/approvals/queue';
-import type { ApprovalRequest } from '../../server/approvals/types';
 import { verifyAudit } from '../../server/audit/verify';
 import { revokeAgent } from '../../server/auth/agents';
 import { setUserRole } from '../../server/auth/users';
@@ -43,17 +42,6 @@ describe.each(backends())('gateway on %s', (backend) => {
   });
   afterAll(() => h?.close());
 
-  /** The pending request of a tool, once the gateway has recorded it. */
-  async function pendingRequest(tool: string): Promise<ApprovalRequest> {
-    return eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.tool, tool), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
-  }
-
   function payCalls(): unknown[] {
     return h.executions().filter((e) => e.event === 'call' && e.tool === 'pay');
   }
@@ -81,7 +69,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('holds a risky call until a reviewer approves it, then forwards it once', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 120 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     expect(request.argumentsDigest).toBe(digest({ to: 'acme', amount: 120 }));
     expect(request.rule).toMatchObject({ id: 'big-payments' });
     expect(payCalls()).toEqual([]);
@@ -98,7 +86,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const client = await h.connect(token);
     const before = payCalls().length;
     const call = client.callTool({ name: 'pay', arguments: { to: 'mallory', amount: 9999 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'unknown payee' });
     const result = (await call) as CallResult;
     expect(result.isError).toBe(true);
@@ -115,7 +103,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 1 } }, CallToolResultSchema, {
       onprogress: (p) => void progress.push(p.message ?? ''),
     });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await eventually(() => progress.length >= 3);
     expect(progress[0]).toContain(`/approvals/${request.id}`);
     expect(logs.join('\n')).toContain('awaits human approval');
@@ -128,7 +116,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('an owner cannot approve their own agent’s call', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'self', amount: 5 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await expect(decide(h.t.database, { requestId: request.id, user: { id: owner.id }, decision: 'approve' })).rejects.toMatchObject({
       code: 'forbidden',
     });
@@ -139,7 +127,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('a second decision on a decided request is a conflict', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'x', amount: 2 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny' });
     await expect(decide(h.t.database, { requestId: request.id, user: { id: second.id }, decision: 'approve' })).rejects.toMatchObject({
       code: 'conflict',
@@ -152,7 +140,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const before = payCalls().length;
     const abort = new AbortController();
     const call = client.callTool({ name: 'pay', arguments: { to: 'cancel', amount: 3 } }, CallToolResultSchema, { signal: abort.signal });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     abort.abort('changed my mind');
     await expect(call).rejects.toThrow();
     const status = await eventually(async () => {
@@ -169,7 +157,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('cancels held calls when the agent closes its session', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'closed', amount: 4 } }).catch((e: Error) => e);
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await (client.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
     await client.close();
     await call;
@@ -182,7 +170,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('a session Airlock ends refuses its held call once the cancellation is recorded, and runs nothing that arrives meanwhile', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'ending', amount: 5 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
     const session = h.airlock.gateway.session(sessionId);
     expect(session).toBeDefined();
@@ -260,7 +248,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const client = await h.connect(agentToken);
     const before = payCalls().length;
     const call = client.callTool({ name: 'pay', arguments: { to: 'revoked', amount: 2 } }).catch((error: Error) => error);
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await revokeAgent(h.t.database, { name: 'to-be-revoked' });
     const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
     expect(row.status).toBe('cancelled');
@@ -276,7 +264,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const client = await h.connect(token);
     const before = payCalls().length;
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 10 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     // an approval record carrying other arguments under the original digest (a tampered row)
     await h.t.database.orm.transaction(async (tx) => {
       await tx
@@ -301,7 +289,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     await client.listTools();
     const before = payCalls().length;
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 11 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await client.callTool({ name: 'rewrite_pay', arguments: {} });
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
     const result = await call;
@@ -313,7 +301,7 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('a session grant lets matching calls through until the tool’s definition changes', async () => {
     const client = await h.connect(token);
     const first = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 20 } });
-    const request = await pendingRequest('pay');
+    const request = await h.pending({ tool: 'pay' });
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 10 });
     expect(callText(await first)).toBe('paid 20 to acme');
     // granted: no new request, straight through
@@ -322,7 +310,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     await client.callTool({ name: 'rewrite_pay', arguments: {} });
     const before = payCalls().length;
     const third = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 22 } });
-    const held = await pendingRequest('pay');
+    const held = await h.pending({ tool: 'pay' });
     expect(held.id).not.toBe(request.id);
     expect(payCalls()).toHaveLength(before);
     await decide(h.t.database, { requestId: held.id, user: { id: reviewer.id }, decision: 'deny' });
@@ -413,13 +401,7 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 501 } }).finally(() => {
       settled = true;
     });
-    const request = await eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.tool, 'pay'), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
+    const request = await h.pending({ tool: 'pay' });
     await decide(h.t.database, { requestId: request.id, user: { id: leaving.id }, decision: 'approve' });
     await setUserRole(h.t.database, { email: leaving.email, role: 'auditor' });
     // the console counts as the quorum does: the demoted approver's vote is not shown as counting

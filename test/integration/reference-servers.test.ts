@@ -4,9 +4,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
-import { and, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
@@ -39,13 +37,7 @@ describe.each(backends())('reference MCP servers behind Airlock on %s', (backend
   });
 
   async function approveWhenHeld(tool: string): Promise<void> {
-    const request = await eventually(async () => {
-      const [row] = await h.t.database.orm
-        .select()
-        .from(approvalRequests)
-        .where(and(eq(approvalRequests.tool, tool), eq(approvalRequests.status, 'pending')));
-      return row;
-    });
+    const request = await h.pending({ tool });
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
   }
 
