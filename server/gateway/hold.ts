@@ -73,11 +73,11 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
 
   // an approved call's tool list is re-read before it runs (invariant 2): that starts as soon as
   // the decision is announced, while the outcome itself is read from the database
-  let toolList: Promise<void> | undefined;
+  let toolList: AnnouncedList | undefined;
   const announced = (status: string) => {
     if (status !== 'approved' || toolList) return;
-    toolList = session.tools.refresh();
-    toolList.catch(() => {}); // awaited (and its error handled) only if the call goes ahead
+    toolList = { read: session.tools.refresh(), startedAt: performance.now() };
+    toolList.read.catch(() => {}); // awaited (and its error handled) only if the call goes ahead
   };
   let outcome: Outcome | 'cancelled';
   try {
@@ -90,12 +90,17 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   if (outcome === 'cancelled') {
     context.holds.forget(approval.id);
     // the request is not held any more, so even if this update fails it can never run
-    await closeRequest(context.database, {
+    const closed = await closeRequest(context.database, {
       id: approval.id,
       status: 'cancelled',
       reason: cancelReason,
       actor: { type: 'agent', id: session.agent.id },
-    }).catch((error) => log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) }));
+    }).catch((error) => {
+      log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) });
+      return false;
+    });
+    // decided meanwhile (or not updated): the call's own cancellation event records why it did not run
+    if (!closed) return session.endCancelled(request.id, { tool: approval.tool, approvalId: approval.id });
     // MCP: a call the agent cancelled gets no response; one cancelled by the session's end is refused, now
     return session.endCall(request.id);
   }
@@ -129,6 +134,11 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   }
 }
 
+/** A re-read of the tool list started on the NOTIFY that announced the approval. */
+type AnnouncedList = { read: Promise<void>; startedAt: number };
+/** How old an announced re-read may be and still serve the drift check; older, the list is read again. */
+const ANNOUNCED_LIST_MAX_AGE_MS = 100;
+
 /** invariant 2 and 3: forward exactly the approved call, once, and only if nothing drifted. */
 async function executeApproved(
   session: GatewaySession,
@@ -136,7 +146,7 @@ async function executeApproved(
   approval: ApprovalRequest,
   outcome: Outcome,
   /** A re-read of the tool list begun when the approval was announced. */
-  toolList: Promise<void> | undefined,
+  toolList: AnnouncedList | undefined,
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
@@ -160,7 +170,9 @@ async function executeApproved(
   // the tool's definition must still be the one the reviewer saw
   let current: Tool | undefined;
   try {
-    await (toolList ?? session.tools.refresh());
+    // a read begun long ago (the outcome was slow to read) is too old to vouch for the definition
+    const recent = toolList && performance.now() - toolList.startedAt <= ANNOUNCED_LIST_MAX_AGE_MS;
+    await (recent && toolList ? toolList.read : session.tools.refresh());
     current = await session.tools.find(approval.tool);
   } catch (error) {
     return refuse(`Airlock could not re-read the tool list (${(error as Error).message}).`, 'tool.binding_refused');

@@ -132,15 +132,25 @@ export class GatewaySession {
 
   private async fromDownstream(message: JSONRPCMessage): Promise<void> {
     if (isRequest(message)) {
-      // ids identify calls for cancellation and replies: a reused or reserved one is refused
+      // ids identify calls for cancellation and replies: a reused or reserved one is refused.
+      // The refusal bypasses reply(), which would stop tracking the call that holds the id.
       if (
         this.calls.has(message.id) ||
         this.inflight.has(message.id) ||
         (typeof message.id === 'string' && message.id.startsWith(INTERNAL_PREFIX))
       ) {
-        return this.reply(
-          errorResponse(message.id, ErrorCode.InvalidRequest, `request id ${JSON.stringify(message.id)} is already in use in this session`),
-        );
+        // a tools/call not yet forwarded keeps its id's stream (the transport refuses a reuse
+        // before it gets here): a refusal would read as that call's answer, so none is sent
+        if (this.calls.has(message.id)) return log.warn('gateway: request id reused while its call is pending; ignored');
+        return this.downstream
+          .send(
+            errorResponse(
+              message.id,
+              ErrorCode.InvalidRequest,
+              `request id ${JSON.stringify(message.id)} is already in use in this session`,
+            ),
+          )
+          .catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
       }
       if (message.method === 'initialize') await this.connectUpstream(message.id);
       if (message.method === 'tools/call') {
@@ -197,10 +207,14 @@ export class GatewaySession {
    * cancellation is recorded: the agent who cancelled gets no answer; when the session is
    * ending, the agent is told the call was not executed.
    */
-  async endCall(id: RequestId): Promise<void> {
+  async endCall(id: RequestId, recorded = true): Promise<void> {
     const call = this.calls.get(id);
     if (call?.cancelled && call.answer) {
-      return this.reply(refusal(id, `The call was not executed: ${call.cancelled}.`, { status: 'cancelled' }));
+      // invariant 5: without its audit row, the agent learns only that nothing ran
+      const text = recorded
+        ? `The call was not executed: ${call.cancelled}.`
+        : 'Airlock could not record this call in its audit log, so it was not executed.';
+      return this.reply(refusal(id, text, { status: 'cancelled' }));
     }
     this.calls.delete(id);
     this.downstream.endRequest(id);
@@ -209,14 +223,14 @@ export class GatewaySession {
 
   /** Record that a tools/call was cancelled before it reached the upstream, then end it. */
   async endCancelled(id: RequestId, call: NonNullable<InFlight['call']>): Promise<void> {
-    await this.auditOrLog({
+    const recorded = await this.auditOrLog({
       type: 'tool.cancelled',
       actor: { type: 'agent', id: this.agent.id },
       sessionId: this.sessionId,
       requestId: call.approvalId ?? null,
       payload: { tool: call.tool, reason: this.cancelled(id) },
     });
-    return this.endCall(id);
+    return this.endCall(id, recorded);
   }
 
   /** Forward a downstream request upstream, remembering it until its response returns. */
@@ -469,6 +483,8 @@ export class GatewaySession {
         }),
       );
     }
+    // cancelled while its tool was looked up (the agent, or the session ending): nothing is recorded as allowed or held
+    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
     const allow = async (extra: Record<string, unknown>) => {
       try {
         await this.context.audit.record({
@@ -489,6 +505,7 @@ export class GatewaySession {
 
     const grantId = await this.liveGrant(name, verdict);
     if (grantId) return allow({ grantId });
+    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
     return holdCall(this, request, tool, verdict);
   }
 

@@ -1,6 +1,6 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
@@ -195,6 +195,98 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(h.executions().filter((e) => e.tool === 'lookup' && (e.args as { key?: string } | undefined)?.key === 'late')).toEqual([]);
   });
 
+  /** The live session behind a client, to hand it messages as the gateway does. */
+  const sessionOf = (client: { transport: unknown }) => {
+    const session = h.airlock.gateway.session((client.transport as { sessionId?: string }).sessionId ?? '');
+    if (!session) throw new Error('no such session');
+    return session;
+  };
+  const paysTo = (to: string) => payCalls().filter((e) => ((e as { args?: { to?: string } }).args?.to ?? '') === to);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it('a session ending just after an approval records why its call did not run', async () => {
+    const client = await h.connect(token);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'ended-approved', amount: 9 } });
+    const request = await h.pending({ tool: 'pay' });
+    const session = sessionOf(client);
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    const closed = session.close('the test ended it'); // before the holder has read the outcome
+    const result = await call;
+    await closed;
+    const events = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.requestId, request.id));
+    // invariant 5: the refusal came after a row saying why
+    expect(events.map((e) => e.type)).toContain('tool.cancelled');
+    expect(result.isError).toBe(true);
+    expect(paysTo('ended-approved')).toEqual([]);
+  });
+
+  it('a held tool’s call arriving while the session ends creates no approval request', async () => {
+    const client = await h.connect(token);
+    await client.listTools();
+    const session = sessionOf(client);
+    const first = client.callTool({ name: 'pay', arguments: { to: 'ending-first', amount: 1 } });
+    await h.pending({ tool: 'pay' });
+    const closed = session.close('the test ended it');
+    session.downstream.onmessage?.({
+      jsonrpc: '2.0',
+      id: 'late-pay',
+      method: 'tools/call',
+      params: { name: 'pay', arguments: { to: 'ending-late', amount: 2 } },
+    });
+    await closed;
+    await first;
+    const requests = await h.t.database.orm.select().from(approvalRequests);
+    expect(requests.filter((r) => (r.arguments as { to?: string }).to === 'ending-late')).toEqual([]);
+    const cancelled = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.cancelled'));
+    expect(cancelled.map((e) => e.payload)).toContainEqual({ tool: 'pay', reason: 'the test ended it' });
+  });
+
+  it('a request reusing a held call’s id leaves the call tracked: the agent can still cancel it, and it never runs', async () => {
+    const client = await h.connect(token);
+    await client.listTools();
+    const session = sessionOf(client);
+    const inject = (message: Parameters<NonNullable<typeof session.downstream.onmessage>>[0]) => session.downstream.onmessage?.(message);
+    inject({ jsonrpc: '2.0', id: 'dup', method: 'tools/call', params: { name: 'pay', arguments: { to: 'reused-id', amount: 1 } } });
+    const request = await h.pending({ tool: 'pay' });
+    inject({ jsonrpc: '2.0', id: 'dup', method: 'ping' });
+    inject({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'dup', reason: 'changed my mind' } });
+    await eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return row.status === 'cancelled';
+    });
+    expect(paysTo('reused-id')).toEqual([]);
+  });
+
+  it('an approved call whose outcome was slow to read re-reads the tool list before it runs', async () => {
+    const client = await h.connect(token);
+    await client.listTools();
+    const session = sessionOf(client);
+    // an upstream that changes a tool without notifications/tools/list_changed
+    session.tools.invalidate = () => {};
+    // and an outcome read that stalls (a busy pool, a failover): the approval is announced long before it is read
+    const holds = h.airlock.gateway.context.holds;
+    const check = holds.check.bind(holds);
+    let stallUntil = 0;
+    holds.check = async (ids) => {
+      while (Date.now() < stallUntil) await sleep(50);
+      return check(ids);
+    };
+    try {
+      const call = client.callTool({ name: 'pay', arguments: { to: 'late-drift', amount: 3 } });
+      const request = await h.pending({ tool: 'pay' });
+      stallUntil = Date.now() + 1500;
+      await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+      await sleep(300); // the announced re-read has seen the old definition
+      await client.callTool({ name: 'rewrite_pay', arguments: {} });
+      const result = await call;
+      expect(result.isError).toBe(true);
+      expect(callText(result)).toContain('changed while the call awaited approval');
+      expect(paysTo('late-drift')).toEqual([]);
+    } finally {
+      holds.check = check;
+    }
+  });
+
   it('a cancellation sent with the call, before the hold is recorded, still ends it unrun', async () => {
     const before = payCalls().length;
     // raw HTTP: the call and its cancellation in one POST, faster than any hold can be recorded
@@ -229,15 +321,16 @@ describe.each(backends())('gateway on %s', (backend) => {
         { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'changed my mind' } },
       ]),
     }).catch(() => {});
-    // the hold is recorded (the gateway did see the call), and ends cancelled
-    const [row] = await eventually(async () => {
-      const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId));
-      return rows.length === 1 && rows[0].status !== 'pending' && rows;
+    // the gateway saw the call and records it cancelled; no hold is created for a call already cancelled
+    const cancelled = await eventually(async () => {
+      const rows = await h.t.database.orm
+        .select()
+        .from(auditEvents)
+        .where(and(eq(auditEvents.type, 'tool.cancelled'), eq(auditEvents.sessionId, sessionId)));
+      return rows.length === 1 && rows;
     });
-    expect(row.status).toBe('cancelled');
-    await expect(decide(h.t.database, { requestId: row.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
-      code: 'conflict',
-    });
+    expect(cancelled[0].payload).toEqual({ tool: 'pay', reason: 'the agent cancelled the call' });
+    expect(await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId))).toEqual([]);
     await new Promise((r) => setTimeout(r, 300));
     expect(payCalls()).toHaveLength(before);
     controller.abort();
