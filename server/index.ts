@@ -153,7 +153,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       const dev = options.dev ?? process.env.AIRLOCK_DEV === '1';
       requestHandler = await startConsole(server, { dev, port: actualPort, host });
       // in development Next recompiles the route handlers on change: it serves them itself
-      if (!dev) direct = await directRoutes();
+      if (!dev) direct = await directRoutes(`http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`);
     }
     ready = true;
     return {

@@ -27,7 +27,7 @@ export type RouteArgs<B extends Schema, Q extends Schema> = {
 type NextContext = { params: Promise<Record<string, string | string[]>> };
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-export const MAX_BODY_BYTES = 1024 * 1024;
+const MAX_BODY_BYTES = 1024 * 1024;
 
 /** The next-auth secret of this process (NEXTAUTH_SECRET or the generated one). */
 export function sessionSecret(): string {
@@ -70,7 +70,7 @@ async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) throw new AirlockError('bad_request', 'send the body as JSON (Content-Type: application/json)');
   const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw bodyTooLarge();
+  if (text.length > MAX_BODY_BYTES) throw new AirlockError('bad_request', 'the body is too large');
   try {
     return JSON.parse(text);
   } catch {
@@ -93,8 +93,6 @@ function assertSameOrigin(request: Request): void {
   if (origin ? allowed.has(origin) : request.headers.get('sec-fetch-site') === 'same-origin') return;
   throw new AirlockError('forbidden', 'cross-origin request refused');
 }
-
-export const bodyTooLarge = () => new AirlockError('bad_request', 'the body is too large');
 
 /** The one place errors become HTTP responses. */
 export function errorResponse(error: unknown): Response {
