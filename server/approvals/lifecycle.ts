@@ -10,7 +10,8 @@ import type { Verdict } from '../policy/types';
 import { APPROVALS_CHANNEL, type ApprovalRequest, type Outcome } from './types';
 
 export async function notifyChange(tx: Executor, id: string, status: string): Promise<void> {
-  await tx.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status })})`);
+  const { channel, payload } = approvalNotice(id, status);
+  await tx.execute(sql`select pg_notify(${channel}, ${payload})`);
 }
 
 /** The same notification, sent by the statement that appends the change's audit rows. */

@@ -52,7 +52,8 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
   return chainHash(row.seq, row.prevHash, contentDigest(row, JSON.stringify(row.payload ?? null)));
 }
 
-const APPEND_CALL = 'select first_seq, prev_hash, hashes from airlock_audit_append_batch';
+const APPEND_COLUMNS = 'first_seq, prev_hash, hashes';
+const APPEND_CALL = `select ${APPEND_COLUMNS} from airlock_audit_append_batch`;
 /** What `airlock_audit_append_batch` answers: event i got seq `first_seq + i` and hash `hashes[i]`. */
 type AppendRow = { first_seq: number | string; prev_hash: string; hashes: string[] };
 
@@ -114,7 +115,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
     prepared,
     await query<AppendRow>(
       tx,
-      sql`select first_seq, prev_hash, hashes${notifyColumn(notify)} from airlock_audit_append_batch(${json}::jsonb)`,
+      sql`select ${sql.raw(APPEND_COLUMNS)}${notifyColumn(notify)} from airlock_audit_append_batch(${json}::jsonb)`,
     ),
   );
 }
@@ -136,7 +137,7 @@ export async function appendAuditIfChanged(
   // write the events) when the change returned nothing
   const rows = await query<AppendRow>(
     db,
-    sql`with changed as ${change} select a.first_seq, a.prev_hash, a.hashes${notifyColumn(notify)}
+    sql`with changed as ${change} select ${sql.raw(APPEND_COLUMNS)}${notifyColumn(notify)}
         from (select 1 as one from changed limit 1) c,
         lateral airlock_audit_append_batch(case when c.one = 1 then ${json}::jsonb end) a`,
   );

@@ -73,11 +73,9 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
 
   // an approved call's tool list is re-read before it runs (invariant 2): that starts as soon as
   // the decision is announced, while the outcome itself is read from the database
-  let toolList: AnnouncedList | undefined;
   const announced = (status: string) => {
-    if (status !== 'approved' || toolList) return;
-    toolList = { read: session.tools.refresh(), startedAt: performance.now() };
-    toolList.read.catch(() => {}); // awaited (and its error handled) only if the call goes ahead
+    // awaited (and its error handled) by executeApproved, if the call goes ahead
+    if (status === 'approved') session.tools.refresh(DRIFT_CHECK_MAX_AGE_MS).catch(() => {});
   };
   let outcome: Outcome | 'cancelled';
   try {
@@ -108,7 +106,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   const meta = { status: outcome.status, approvalRequestId: approval.id };
   switch (outcome.status) {
     case 'approved':
-      return executeApproved(session, request, approval, outcome, toolList);
+      return executeApproved(session, request, approval, outcome);
     case 'denied': {
       const who = outcome.decidedByEmail ? ` (${outcome.decidedByEmail})` : '';
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
@@ -134,10 +132,11 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   }
 }
 
-/** A re-read of the tool list started on the NOTIFY that announced the approval. */
-type AnnouncedList = { read: Promise<void>; startedAt: number };
-/** How old an announced re-read may be and still serve the drift check; older, the list is read again. */
-const ANNOUNCED_LIST_MAX_AGE_MS = 100;
+/**
+ * How long before an approved call runs its tool list may have been read (the read begun when
+ * the approval was announced) to serve the drift check; an older one is read again.
+ */
+const DRIFT_CHECK_MAX_AGE_MS = 100;
 
 /** invariant 2 and 3: forward exactly the approved call, once, and only if nothing drifted. */
 async function executeApproved(
@@ -145,8 +144,6 @@ async function executeApproved(
   request: JSONRPCRequest,
   approval: ApprovalRequest,
   outcome: Outcome,
-  /** A re-read of the tool list begun when the approval was announced. */
-  toolList: AnnouncedList | undefined,
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
@@ -171,8 +168,7 @@ async function executeApproved(
   let current: Tool | undefined;
   try {
     // a read begun long ago (the outcome was slow to read) is too old to vouch for the definition
-    const recent = toolList && performance.now() - toolList.startedAt <= ANNOUNCED_LIST_MAX_AGE_MS;
-    await (recent && toolList ? toolList.read : session.tools.refresh());
+    await session.tools.refresh(DRIFT_CHECK_MAX_AGE_MS);
     current = await session.tools.find(approval.tool);
   } catch (error) {
     return refuse(`Airlock could not re-read the tool list (${(error as Error).message}).`, 'tool.binding_refused');

@@ -16,6 +16,8 @@ export class ToolCatalog {
   /** True once a complete listing is known and no `list_changed` has arrived since. */
   private complete = false;
   private refreshing?: Promise<void>;
+  /** When the read in progress, or the last complete one, began (performance.now()); null if none counts. */
+  private readStartedAt: number | null = null;
 
   constructor(
     private readonly request: Request,
@@ -30,6 +32,7 @@ export class ToolCatalog {
   /** The upstream said its tools changed: every cached definition is suspect. */
   invalidate(): void {
     this.complete = false;
+    this.readStartedAt = null;
   }
 
   /** The current definition of a tool, listing the upstream's tools when it is unknown or stale. */
@@ -40,11 +43,24 @@ export class ToolCatalog {
     return this.tools.get(name);
   }
 
-  /** Re-read the full tool list now (e.g. before executing an approved call). */
-  async refresh(): Promise<void> {
-    this.refreshing ??= this.load().finally(() => {
-      this.refreshing = undefined;
-    });
+  /**
+   * Re-read the full tool list (e.g. before executing an approved call). With `maxAgeMs`, a
+   * read begun at most that long ago, in progress or complete, with no `list_changed` since, serves.
+   */
+  async refresh(maxAgeMs = 0): Promise<void> {
+    const recent = this.readStartedAt !== null && performance.now() - this.readStartedAt <= maxAgeMs;
+    if (recent && (this.refreshing || this.complete)) return this.refreshing;
+    if (!this.refreshing) {
+      this.readStartedAt = performance.now();
+      this.refreshing = this.load()
+        .catch((error: unknown) => {
+          this.readStartedAt = null;
+          throw error;
+        })
+        .finally(() => {
+          this.refreshing = undefined;
+        });
+    }
     return this.refreshing;
   }
 

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { log } from '../lib/log';
+import { errorResponse } from './route';
 
 /**
  * The reviewer's hot API routes, answered by the custom server without Next's router: the
@@ -63,6 +64,7 @@ async function serve(
   res: ServerResponse,
   headers: Record<string, string>,
 ): Promise<void> {
+  let response: Response;
   try {
     const requestHeaders = new Headers();
     for (const [name, value] of Object.entries(req.headers)) {
@@ -76,17 +78,15 @@ async function serve(
       init.body = Readable.toWeb(req) as ReadableStream<Uint8Array>;
       init.duplex = 'half';
     }
-    const request = new Request(url, init);
-    await send(
-      res,
-      await handler(request, { params: Promise.resolve(id === undefined ? {} : ({ id } as Record<string, string>)) }),
-      headers,
-    );
+    const params: Record<string, string> = id === undefined ? {} : { id };
+    response = await handler(new Request(url, init), { params: Promise.resolve(params) });
   } catch (error) {
-    log.error('console request failed', { error: String(error) });
-    if (!res.headersSent) res.writeHead(500, { ...headers, 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'internal', message: 'internal error' } }));
+    response = errorResponse(error);
   }
+  await send(res, response, headers).catch((error) => {
+    log.debug('console response not delivered', { error: String(error) });
+    res.destroy();
+  });
 }
 
 async function send(res: ServerResponse, response: Response, headers: Record<string, string>): Promise<void> {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/database';
 import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
-import { claimExecution, createRequest } from '../../server/approvals/lifecycle';
+import { claimExecution, closeRequest, createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
@@ -112,6 +112,11 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(await forwarded(approved.id)).toHaveLength(1);
     const [row] = await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, approved.id));
     expect(row.executedAt).not.toBeNull();
+    // closing a request someone decided changes nothing and records nothing
+    const reason = 'too late to cancel';
+    expect(await closeRequest(t.database, { id: approved.id, status: 'cancelled', reason, actor: { type: 'system' } })).toBe(false);
+    const events = (await searchAudit(t.database.orm, { type: 'approval.cancelled', limit: 500 })).events;
+    expect(events.filter((e) => e.requestId === approved.id)).toEqual([]);
 
     const { agent: revoked } = await createAgent(t.database, { name: 'claimer-revoked', ownerEmail: owner.email });
     const late = await held(revoked.id, 3);

@@ -46,6 +46,15 @@ describe.each(backends())('gateway on %s', (backend) => {
     return h.executions().filter((e) => e.event === 'call' && e.tool === 'pay');
   }
 
+  /** The live session behind a client, to hand it messages as the gateway does. */
+  const sessionOf = (client: { transport: unknown }) => {
+    const session = h.airlock.gateway.session((client.transport as { sessionId?: string }).sessionId ?? '');
+    if (!session) throw new Error('no such session');
+    return session;
+  };
+  const paysTo = (to: string) => payCalls().filter((e) => ((e as { args?: { to?: string } }).args?.to ?? '') === to);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
   it('passes a read-only call straight through and audits it before the result', async () => {
     const client = await h.connect(token);
     const result = await client.callTool({ name: 'lookup', arguments: { key: 'colour' } });
@@ -171,12 +180,10 @@ describe.each(backends())('gateway on %s', (backend) => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'ending', amount: 5 } });
     const request = await h.pending({ tool: 'pay' });
-    const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
-    const session = h.airlock.gateway.session(sessionId);
-    expect(session).toBeDefined();
-    const closed = session?.close('the test ended it');
+    const session = sessionOf(client);
+    const closed = session.close('the test ended it');
     // a call that arrives while the session is ending, as the gateway hands it over
-    session?.downstream.onmessage?.({
+    session.downstream.onmessage?.({
       jsonrpc: '2.0',
       id: 'late',
       method: 'tools/call',
@@ -194,15 +201,6 @@ describe.each(backends())('gateway on %s', (backend) => {
     // invariant 3: the late call never reached the upstream
     expect(h.executions().filter((e) => e.tool === 'lookup' && (e.args as { key?: string } | undefined)?.key === 'late')).toEqual([]);
   });
-
-  /** The live session behind a client, to hand it messages as the gateway does. */
-  const sessionOf = (client: { transport: unknown }) => {
-    const session = h.airlock.gateway.session((client.transport as { sessionId?: string }).sessionId ?? '');
-    if (!session) throw new Error('no such session');
-    return session;
-  };
-  const paysTo = (to: string) => payCalls().filter((e) => ((e as { args?: { to?: string } }).args?.to ?? '') === to);
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('a session ending just after an approval records why its call did not run', async () => {
     const client = await h.connect(token);
