@@ -38,3 +38,19 @@ export type RuleSnapshot = { id: string; reason?: string; timeoutSeconds?: numbe
 
 /** NOTIFY channel carrying `{ id, status }` whenever a request is created or changes. */
 export const APPROVALS_CHANNEL = 'airlock_approvals';
+
+const ZApprovalNotice = z.object({ id: z.string().min(1), status: z.string().min(1) });
+export type ApprovalNotice = z.infer<typeof ZApprovalNotice>;
+
+/**
+ * A payload heard on APPROVALS_CHANNEL, or null when it is not one: anyone with access to the
+ * database can NOTIFY, and a listener must drop what it cannot read rather than throw.
+ */
+export function parseApprovalNotice(payload: string): ApprovalNotice | null {
+  try {
+    const parsed = ZApprovalNotice.safeParse(JSON.parse(payload));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 import type { Database } from '../../db/database';
 import { closeRequest, loadOutcomes } from '../approvals/lifecycle';
-import { APPROVALS_CHANNEL, type Outcome } from '../approvals/types';
+import { APPROVALS_CHANNEL, type Outcome, parseApprovalNotice } from '../approvals/types';
 
 type Waiter = { resolve: (outcome: Outcome) => void; timer: NodeJS.Timeout; announced?: (status: string) => void };
 
@@ -26,13 +26,12 @@ export class HoldRegistry {
 
   async start(): Promise<void> {
     this.unlisten = await this.database.listen(APPROVALS_CHANNEL, (payload) => {
-      try {
-        const { id, status } = JSON.parse(payload) as { id: string; status: string };
-        const waiter = this.waiters.get(id);
-        if (status === 'pending' || !waiter) return;
-        waiter.announced?.(status);
-        void this.check([id]);
-      } catch {}
+      // unreadable: dropped, and the periodic re-check covers whatever it meant
+      const notice = parseApprovalNotice(payload);
+      const waiter = notice && this.waiters.get(notice.id);
+      if (!notice || !waiter || notice.status === 'pending') return;
+      waiter.announced?.(notice.status);
+      void this.check([notice.id]);
     });
     this.recheckTimer = setInterval(() => void this.check([...this.waiters.keys()]), this.options.recheckMs ?? 2000);
     this.recheckTimer.unref();

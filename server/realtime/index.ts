@@ -4,7 +4,7 @@ import { Server, type Socket } from 'socket.io';
 import type { Database } from '../../db/database';
 import { users } from '../../db/schema';
 import { getQueueItem, type QueueItem } from '../approvals/queue';
-import { APPROVALS_CHANNEL } from '../approvals/types';
+import { APPROVALS_CHANNEL, parseApprovalNotice } from '../approvals/types';
 import { can } from '../auth/permissions';
 import { authenticateRequest, type SessionUser, sessionOutlived } from '../auth/session';
 import { log } from '../lib/log';
@@ -83,11 +83,9 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
   // a console showing `pending` after `approved`: each request's events are read in turn.
   const inTurn = new Map<string, Promise<void>>();
   const unlisten = await options.database.listen(APPROVALS_CHANNEL, (payload) => {
-    let event: { id: string; status: string };
-    try {
-      event = JSON.parse(payload) as { id: string; status: string };
-    } catch (error) {
-      log.debug('realtime: event dropped', { error: String(error) });
+    const event = parseApprovalNotice(payload);
+    if (!event) {
+      log.debug('realtime: unreadable notification dropped', { payload: payload.slice(0, 200) });
       return;
     }
     // nobody watching in this process: no query

@@ -85,6 +85,21 @@ describe.each(backends())('realtime on %s', (backend) => {
     expect(seen.map((e) => e.status)).toEqual(statuses);
   });
 
+  it('drops notifications it cannot read and keeps delivering the next ones', async () => {
+    const c = follow(h.url, reviewer.token);
+    sockets.push(c.socket);
+    await connected(c.socket);
+    // anyone with access to the database can NOTIFY on the channel
+    for (const junk of ['null', '[1]', '"text"', '{"id":5}', '{"id":"x"}', 'not json']) {
+      await h.t.database.orm.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${junk})`);
+    }
+    const id = randomUUID();
+    await h.t.database.orm.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status: 'approved' })})`);
+    await eventually(() => c.events.some((e) => e.id === id && e.status === 'approved'));
+    expect(c.events.filter((e) => typeof e.id !== 'string' || e.id === 'x')).toEqual([]);
+    expect((await fetch(`${h.url}/api/health`)).status).toBe(200);
+  });
+
   it('drops the socket of a user who is disabled, within seconds', async () => {
     const leaving = await h.person('approver');
     const c = follow(h.url, leaving.token);
