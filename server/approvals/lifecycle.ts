@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, inArray, isNull, lt, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
-import { type AppendNotify, type AuditActor, appendAudit, appendAuditIfChanged } from '../audit/append';
+import { type AppendNotify, type AuditActor, type AuditInput, appendAudit, appendAuditIfChanged } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { assessRisk, type ToolAnnotations } from '../lib/inspect';
@@ -117,32 +117,51 @@ export async function closeRequest(
  * Cancel every pending request of an agent (revoked, or its owner disabled), each audited,
  * inside the caller's transaction. Its held calls then end without running.
  */
-export function cancelAgentRequests(
+/**
+ * Cancel every pending request of an agent in the caller's transaction, and return the
+ * audit events for the caller to append after its last row change. Row locks come before
+ * the audit chain's lock, the order decide() takes them in: the other order deadlocks.
+ */
+export async function cancelAgentRequests(
   tx: Executor,
   { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor },
-): Promise<string[]> {
-  return cancelPending(tx, eq(approvalRequests.agentId, agentId), { reason, actor });
+): Promise<AuditInput[]> {
+  const ids = await cancelRows(tx, eq(approvalRequests.agentId, agentId), reason);
+  return ids.map((id) => cancelledEvent(id, reason, actor));
 }
 
 /**
  * Cancel every pending request held by the given processes (a subquery of holder ids, read
  * by the same statement), each audited, inside the caller's transaction.
  */
-export function cancelHeldBy(tx: Executor, holders: SQLWrapper, { reason, actor }: { reason: string; actor: AuditActor }) {
-  return cancelPending(tx, inArray(approvalRequests.holder, holders), { reason, actor });
+export async function cancelHeldBy(
+  tx: Executor,
+  holders: SQLWrapper,
+  { reason, actor }: { reason: string; actor: AuditActor },
+): Promise<string[]> {
+  const ids = await cancelRows(tx, inArray(approvalRequests.holder, holders), reason);
+  if (ids.length > 0)
+    await appendAudit(
+      tx,
+      ids.map((id) => cancelledEvent(id, reason, actor)),
+    );
+  return ids;
 }
 
-async function cancelPending(tx: Executor, which: SQL, { reason, actor }: { reason: string; actor: AuditActor }): Promise<string[]> {
+const cancelledEvent = (requestId: string, reason: string, actor: AuditActor): AuditInput => ({
+  type: 'approval.cancelled',
+  actor,
+  requestId,
+  payload: { reason },
+});
+
+/** Cancel the pending requests `which` selects; each is announced at commit. */
+async function cancelRows(tx: Executor, which: SQL, reason: string): Promise<string[]> {
   const cancelled = await tx
     .update(approvalRequests)
     .set({ status: 'cancelled', reason, decidedAt: new Date() })
     .where(and(which, eq(approvalRequests.status, 'pending')))
     .returning({ id: approvalRequests.id });
-  if (cancelled.length === 0) return [];
-  await appendAudit(
-    tx,
-    cancelled.map(({ id }) => ({ type: 'approval.cancelled', actor, requestId: id, payload: { reason } })),
-  );
   for (const { id } of cancelled) await notifyChange(tx, id, 'cancelled');
   return cancelled.map(({ id }) => id);
 }

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Executor } from '../../db/database';
 import { agents, grants, users } from '../../db/schema';
 import { cancelAgentRequests, notifyChange } from '../approvals/lifecycle';
-import { type AuditActor, appendAudit } from '../audit/append';
+import { type AuditActor, type AuditInput, appendAudit } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
 import { hashToken, newToken } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
@@ -81,36 +81,39 @@ export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOp
     if (!row) throw new AirlockError('not_found', `no agent ${input.agentId ?? input.name}`);
     if (row.revokedAt) throw new AirlockError('conflict', `agent ${row.name} is already revoked`);
     const [agent] = await tx.update(agents).set({ revokedAt: new Date() }).where(eq(agents.id, row.id)).returning(agentColumns);
-    await appendAudit(tx, {
-      type: 'agent.revoked',
-      actor: input.actor ?? { type: 'system' },
-      payload: { agentId: row.id, name: row.name },
-    });
-    await stopAgent(tx, { agentId: row.id, reason: 'the agent was revoked', actor: input.actor ?? { type: 'system' } });
+    const actor = input.actor ?? { type: 'system' as const };
+    const stopped = await stopAgent(tx, { agentId: row.id, reason: 'the agent was revoked', actor });
+    // appended last: every row this changes is locked before the audit chain is
+    await appendAudit(tx, [{ type: 'agent.revoked', actor, payload: { agentId: row.id, name: row.name } }, ...stopped]);
     return agent;
   });
 }
 
 /**
  * End what an agent has running, in the caller's transaction, when the agent is revoked or
- * its owner disabled: its held calls are cancelled, its session grants revoked (both audited),
- * and every gateway is told to drop its cached identity and close its sessions.
+ * its owner disabled: its held calls are cancelled, its session grants revoked, and every
+ * gateway is told to drop its cached identity and close its sessions. Returns the audit
+ * events for the caller to append once its own rows are changed (see cancelAgentRequests).
  */
-export async function stopAgent(tx: Executor, { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor }) {
-  await cancelAgentRequests(tx, { agentId, reason, actor });
+export async function stopAgent(
+  tx: Executor,
+  { agentId, reason, actor }: { agentId: string; reason: string; actor: AuditActor },
+): Promise<AuditInput[]> {
+  const cancelled = await cancelAgentRequests(tx, { agentId, reason, actor });
   const revoked = await tx
     .update(grants)
     .set({ revokedAt: new Date(), revokedBy: actor.type === 'user' ? (actor.id ?? null) : null })
     .where(and(eq(grants.agentId, agentId), isNull(grants.revokedAt), gt(grants.expiresAt, new Date())))
     .returning({ id: grants.id, requestId: grants.requestId });
-  if (revoked.length > 0)
-    await appendAudit(
-      tx,
-      revoked.map((grant) => ({ type: 'grant.revoked', actor, requestId: grant.requestId, payload: { grantId: grant.id, reason } })),
-    );
   for (const grant of revoked) await notifyChange(tx, grant.requestId, 'grant');
   // gateways cache agent identities for a few seconds and keep sessions open: tell every process
   await tx.execute(sql`select pg_notify(${AGENTS_CHANNEL}, ${agentId})`);
+  return [
+    ...cancelled,
+    ...revoked.map(
+      (grant): AuditInput => ({ type: 'grant.revoked', actor, requestId: grant.requestId, payload: { grantId: grant.id, reason } }),
+    ),
+  ];
 }
 
 /** Every agent with its owner's email, by name (revoked ones included, marked by `revokedAt`). */

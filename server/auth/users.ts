@@ -3,7 +3,7 @@ import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/database';
 import { agents, type Role, users } from '../../db/schema';
-import { type AuditActor, appendAudit } from '../audit/append';
+import { type AuditActor, type AuditInput, appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { stopAgent } from './agents';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
@@ -130,11 +130,10 @@ export async function setUserDisabled(db: DatabaseOrExecutor, options: SetUserDi
     if (row.disabled === input.disabled) return withoutHash(row);
     if (input.disabled && row.role === 'admin') await assertAnotherAdmin(tx, row.id);
     const [user] = await tx.update(users).set({ disabled: input.disabled }).where(eq(users.id, row.id)).returning(userColumns);
-    await appendAudit(tx, {
-      type: input.disabled ? 'user.disabled' : 'user.enabled',
-      actor: input.actor ?? SYSTEM,
-      payload: { userId: row.id, email: row.email },
-    });
+    const actor = input.actor ?? SYSTEM;
+    const events: AuditInput[] = [
+      { type: input.disabled ? 'user.disabled' : 'user.enabled', actor, payload: { userId: row.id, email: row.email } },
+    ];
     if (input.disabled) {
       // an agent answers to its owner: the owner's agents stop with them (sessions closed, held calls cancelled)
       const owned = await tx
@@ -142,8 +141,10 @@ export async function setUserDisabled(db: DatabaseOrExecutor, options: SetUserDi
         .from(agents)
         .where(and(eq(agents.ownerId, row.id), isNull(agents.revokedAt)));
       for (const agent of owned)
-        await stopAgent(tx, { agentId: agent.id, reason: "the agent's owner was disabled", actor: input.actor ?? SYSTEM });
+        events.push(...(await stopAgent(tx, { agentId: agent.id, reason: "the agent's owner was disabled", actor })));
     }
+    // appended last: every row this changes is locked before the audit chain is
+    await appendAudit(tx, events);
     return user;
   });
 }

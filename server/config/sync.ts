@@ -1,7 +1,7 @@
 import { desc, eq } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { auditEvents, upstreams } from '../../db/schema';
-import { appendAudit } from '../audit/append';
+import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { classifySecret } from '../lib/inspect';
 import type { Rule } from '../policy/types';
@@ -48,6 +48,8 @@ export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
 export async function syncUpstreams(database: Database, declared: Readonly<Record<string, UpstreamConfig>>): Promise<void> {
   await database.orm.transaction(async (tx) => {
     const stored = new Map((await tx.select().from(upstreams)).map((row) => [row.name, row]));
+    const actor = { type: 'system' as const, id: 'config' };
+    const events: AuditInput[] = [];
     for (const [name, config] of Object.entries(declared)) {
       const configHash = digest(config);
       const existing = stored.get(name);
@@ -56,16 +58,18 @@ export async function syncUpstreams(database: Database, declared: Readonly<Recor
       const values = { config: redactUpstream(config), configHash, updatedAt: new Date() };
       if (existing) await tx.update(upstreams).set(values).where(eq(upstreams.name, name));
       else await tx.insert(upstreams).values({ name, ...values });
-      await appendAudit(tx, {
+      events.push({
         type: existing ? 'upstream.updated' : 'upstream.created',
-        actor: { type: 'system', id: 'config' },
+        actor,
         payload: { name, config: values.config, configHash, previousHash: existing?.configHash ?? null },
       });
     }
     for (const name of stored.keys()) {
       await tx.delete(upstreams).where(eq(upstreams.name, name));
-      await appendAudit(tx, { type: 'upstream.removed', actor: { type: 'system', id: 'config' }, payload: { name } });
+      events.push({ type: 'upstream.removed', actor, payload: { name } });
     }
+    // appended last: a row locked after the audit chain's lock could deadlock with a process recording a tool list
+    await appendAudit(tx, events);
   });
 }
 

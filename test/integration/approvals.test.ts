@@ -127,6 +127,47 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   });
 
+  it('revoking agents while their calls are decided neither deadlocks nor lets a decision outlive the revocation', async () => {
+    const owner = await createUser(t.database, { email: 'revoke-owner@example.com', role: 'approver' });
+    const reviewer = await createUser(t.database, { email: 'revoke-reviewer@example.com', role: 'approver' });
+    const verdict = evaluate([], 'demo', { name: 'transfer_funds' });
+    const pairs = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const { agent } = await createAgent(t.database, { name: `revoked-racer-${i}`, ownerEmail: owner.email });
+        const request = await createRequest(t.database, {
+          agentId: agent.id,
+          sessionId: 's',
+          rpcId: i,
+          upstream: 'demo',
+          tool: 'transfer_funds',
+          arguments: { amount: i },
+          toolDefinition: { name: 'transfer_funds' },
+          verdict,
+          holder: 'test',
+        });
+        return { agent, request };
+      }),
+    );
+    // a decision locks its request, then appends to the audit chain; a revocation must take the rows it changes in the same order
+    const results = await Promise.allSettled(
+      pairs.flatMap(({ agent, request }) => [
+        decide(t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' }),
+        revokeAgent(t.database, { agentId: agent.id }),
+      ]),
+    );
+    const rows = new Map((await t.database.orm.select().from(approvalRequests)).map((r) => [r.id, r]));
+    pairs.forEach(({ request }, i) => {
+      const [decision, revocation] = [results[2 * i], results[2 * i + 1]];
+      expect(revocation.status, String((revocation as PromiseRejectedResult).reason)).toBe('fulfilled');
+      // either the decision came first (approved, never to be claimed) or the revocation did (cancelled, decision refused)
+      if (decision.status === 'rejected') {
+        expect(decision.reason).toMatchObject({ code: 'conflict' });
+        expect(rows.get(request.id)?.status).toBe('cancelled');
+      } else expect(rows.get(request.id)?.status).toBe('approved');
+    });
+    expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
+  }, 60_000);
+
   it('pages through pending requests in queue order without repeats or gaps', async () => {
     const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
     const { agent } = await createAgent(t.database, { name: 'pager', ownerEmail: owner.email });
