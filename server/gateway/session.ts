@@ -427,7 +427,10 @@ export class GatewaySession {
     const id = isResponse(message) ? (message.id as RequestId | undefined) : undefined;
     const call = id === undefined ? undefined : this.calls.get(id);
     if (call) this.calls.delete(id as RequestId);
-    if (!this.closed) {
+    if (call?.cancelled && !call.answer) {
+      // the agent cancelled it while Airlock was refusing it: MCP asks for no answer (what was recorded stands)
+      this.downstream.endRequest(id as RequestId);
+    } else if (!this.closed) {
       await this.downstream.send(message).catch((error: Error) => log.debug('gateway: reply not delivered', { error: error.message }));
     }
     call?.settled?.();

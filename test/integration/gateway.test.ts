@@ -285,9 +285,8 @@ describe.each(backends())('gateway on %s', (backend) => {
     }
   });
 
-  it('a cancellation sent with the call, before the hold is recorded, still ends it unrun', async () => {
-    const before = payCalls().length;
-    // raw HTTP: the call and its cancellation in one POST, faster than any hold can be recorded
+  /** An initialized MCP session over raw HTTP, for messages the SDK's client would not send together. */
+  async function rawSession(): Promise<{ sessionId: string; post: (body: unknown, signal?: AbortSignal) => Promise<Response> }> {
     const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` };
     const init = await fetch(`${h.url}/mcp/fixture`, {
       method: 'POST',
@@ -304,21 +303,24 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(sessionId).not.toBe('');
     await init.text();
     const session = { ...headers, 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' };
-    await fetch(`${h.url}/mcp/fixture`, {
-      method: 'POST',
-      headers: session,
-      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
-    });
+    const post = (message: unknown, signal?: AbortSignal) =>
+      fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: session, signal, body: JSON.stringify(message) });
+    await (await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).text();
+    return { sessionId, post };
+  }
+
+  it('a cancellation sent with the call, before the hold is recorded, still ends it unrun', async () => {
+    const before = payCalls().length;
+    // raw HTTP: the call and its cancellation in one POST, faster than any hold can be recorded
+    const { sessionId, post } = await rawSession();
     const controller = new AbortController();
-    void fetch(`${h.url}/mcp/fixture`, {
-      method: 'POST',
-      headers: session,
-      signal: controller.signal,
-      body: JSON.stringify([
+    void post(
+      [
         { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'pay', arguments: { to: 'raced', amount: 1 } } },
         { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 7, reason: 'changed my mind' } },
-      ]),
-    }).catch(() => {});
+      ],
+      controller.signal,
+    ).catch(() => {});
     // the gateway saw the call and records it cancelled; no hold is created for a call already cancelled
     const cancelled = await eventually(async () => {
       const rows = await h.t.database.orm
@@ -332,6 +334,23 @@ describe.each(backends())('gateway on %s', (backend) => {
     await new Promise((r) => setTimeout(r, 300));
     expect(payCalls()).toHaveLength(before);
     controller.abort();
+  });
+
+  it('a refused call the agent cancelled gets no answer; its refusal is still recorded', async () => {
+    const { sessionId, post } = await rawSession();
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'delete_everything', arguments: {} } });
+    // the refusal waits for the tool list, so the cancellation in the same POST comes first
+    const cancelled = await post([call(8), { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 8 } }]);
+    // the POST's stream ends without an answer to 8 (MCP: a cancelled request is not answered)
+    expect(await cancelled.text()).not.toContain('"id":8');
+    const answered = await (await post(call(9))).text();
+    expect(answered).toContain('"id":9');
+    expect(answered).toContain('bulk deletion is never allowed');
+    const denied = await h.t.database.orm
+      .select()
+      .from(auditEvents)
+      .where(and(eq(auditEvents.type, 'tool.denied'), eq(auditEvents.sessionId, sessionId)));
+    expect(denied).toHaveLength(2);
   });
 
   it('revoking an agent cancels its held calls and closes its sessions; nothing it held runs', async () => {
