@@ -2,8 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
 import { log } from '../lib/log';
 import { errorResponse } from './route';
+
+const gzipAsync = promisify(gzip);
 
 /**
  * The reviewer's hot API routes, answered by the custom server without Next's router: the
@@ -83,22 +87,47 @@ async function serve(
   } catch (error) {
     response = errorResponse(error);
   }
-  await send(res, response, headers).catch((error) => {
+  await send(req, res, response, headers).catch((error) => {
     log.debug('console response not delivered', { error: String(error) });
     res.destroy();
   });
 }
 
-async function send(res: ServerResponse, response: Response, headers: Record<string, string>): Promise<void> {
+/** Bodies smaller than this go out as they are (Next's threshold too): compressing them saves nothing. */
+const COMPRESS_MIN_BYTES = 1024;
+
+async function send(req: IncomingMessage, res: ServerResponse, response: Response, headers: Record<string, string>): Promise<void> {
   const out: Record<string, string | string[]> = { ...headers };
   response.headers.forEach((value, name) => {
     if (name !== 'set-cookie') out[name] = value;
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) out['set-cookie'] = cookies;
-  const payload = Buffer.from(await response.arrayBuffer());
+  let payload = Buffer.from(await response.arrayBuffer());
+  // as Next compresses its own responses: a queue page for a phone is mostly repeated keys
+  out.vary = out.vary ? `${out.vary}, Accept-Encoding` : 'Accept-Encoding';
+  if (payload.length >= COMPRESS_MIN_BYTES && !out['content-encoding'] && acceptsGzip(req.headers['accept-encoding'])) {
+    payload = await gzipAsync(payload);
+    out['content-encoding'] = 'gzip';
+  }
   out['content-length'] = String(payload.length);
   res.writeHead(response.status, out).end(payload);
+}
+
+/** Whether an Accept-Encoding header admits gzip (by name or `*`, with a q-value above 0). */
+export function acceptsGzip(header: string | undefined): boolean {
+  if (!header) return false;
+  let gzip: number | undefined;
+  let any: number | undefined;
+  for (const part of header.split(',')) {
+    const [name, ...params] = part.trim().toLowerCase().split(';');
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    if (name === 'gzip' || name === 'x-gzip') gzip = weight;
+    else if (name === '*') any = weight;
+  }
+  const weight = gzip ?? any ?? 0;
+  return Number.isFinite(weight) && weight > 0;
 }
 
 /** The headers next.config.js sets on every API response (its `/:path*` and `/api/:path*` rules). */

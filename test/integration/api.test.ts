@@ -206,6 +206,33 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect((await api('/api/approvals/', approver, { redirect: 'manual' })).status).toBe(308);
   });
 
+  it('compresses a large approvals answer for a client that accepts gzip, as Next does its own', async () => {
+    const client = await h.connect(token);
+    const memo = 'invoice line; '.repeat(400);
+    const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 701, memo } });
+    const item = await eventually(async () => {
+      const { items } = (await (await api('/api/approvals?status=pending', approver)).json()) as { items: Item[] };
+      return items.find((i) => (i.arguments as { amount: number }).amount === 701);
+    });
+    const plain = await api('/api/approvals?status=pending', approver, { headers: { 'accept-encoding': 'identity' } });
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    const plainBody = await plain.text();
+    expect(plainBody).toContain(memo);
+    const gzipped = await api('/api/approvals?status=pending', approver, { headers: { 'accept-encoding': 'gzip, br;q=0' } });
+    expect(gzipped.headers.get('content-encoding')).toBe('gzip');
+    expect(gzipped.headers.get('vary')).toMatch(/accept-encoding/i);
+    // fetch decompresses: the same answer, a fraction of the bytes on the wire
+    expect(await gzipped.text()).toBe(plainBody);
+    expect(Number(gzipped.headers.get('content-length'))).toBeLessThan(plainBody.length / 4);
+    // a refused encoding, and a small answer, go out as they are
+    const refused = await api('/api/approvals?status=pending', approver, { headers: { 'accept-encoding': 'gzip;q=0' } });
+    expect(refused.headers.get('content-encoding')).toBeNull();
+    const small = await api('/api/approvals/no-such-id', approver, { headers: { 'accept-encoding': 'gzip' } });
+    expect(small.headers.get('content-encoding')).toBeNull();
+    await vote(item.id, approver, { decision: 'deny' });
+    await call;
+  });
+
   it('refuses a cookie-authenticated decision from another origin', async () => {
     const response = await fetch(`${h.url}/api/approvals/x/decision`, {
       method: 'POST',
