@@ -560,7 +560,15 @@ export class GatewaySession {
       }, INTERNAL_TIMEOUT_MS);
       this.internal.set(id, { resolve, timer });
     });
-    await this.sendUpstream({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) } as JSONRPCRequest);
+    // not awaited: over HTTP a send lasts as long as the upstream's answer, and a session that
+    // ends meanwhile answers this request at once (shutdown) rather than after the upstream
+    this.sendUpstream({ jsonrpc: '2.0', id, method, ...(params ? { params } : {}) } as JSONRPCRequest).catch((error: Error) => {
+      const entry = this.internal.get(id);
+      if (!entry) return;
+      clearTimeout(entry.timer);
+      this.internal.delete(id);
+      entry.resolve(errorResponse(id, ErrorCode.InternalError, `${method} could not be sent: ${error.message}`));
+    });
     return response;
   }
 

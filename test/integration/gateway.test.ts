@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { and, eq, sql } from 'drizzle-orm';
@@ -523,5 +525,86 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
     expect(settled).toBe(false);
     await decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'approve' });
     expect(callText(await call)).toBe('paid 501 to acme');
+  });
+});
+
+/**
+ * A Streamable HTTP upstream whose tools/list answers only when the test releases it: what a
+ * slow or stuck server looks like to Airlock's own requests.
+ */
+async function stalledListUpstream() {
+  let release = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let listed = () => {};
+  const listing = new Promise<void>((resolve) => {
+    listed = resolve;
+  });
+  const server = createServer(async (req, res) => {
+    if (req.method !== 'POST') return void res.writeHead(req.method === 'DELETE' ? 200 : 405).end();
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const message = JSON.parse(Buffer.concat(chunks).toString()) as {
+      id?: number | string;
+      method: string;
+      params?: { protocolVersion?: string };
+    };
+    const answer = (result: unknown) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'stalled' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+    if (message.id === undefined) return void res.writeHead(202).end();
+    if (message.method === 'initialize') {
+      return answer({
+        protocolVersion: message.params?.protocolVersion,
+        capabilities: { tools: {} },
+        serverInfo: { name: 'stalled', version: '1' },
+      });
+    }
+    if (message.method === 'tools/list') {
+      listed();
+      await released;
+      return answer({ tools: [{ name: 'look', inputSchema: { type: 'object' }, annotations: { readOnlyHint: true } }] });
+    }
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ jsonrpc: '2.0', id: message.id, error: { code: -32601, message: 'no' } }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+  return {
+    url,
+    listing,
+    release,
+    close: () => {
+      release();
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe.each(backends())('gateway with a stalled HTTP upstream on %s', (backend) => {
+  it('a session ending while its call waits for the tool list answers the call at once, not after the upstream', async () => {
+    const upstream = await stalledListUpstream();
+    const h = await startTestAirlock(backend, { upstreams: { stalled: { transport: 'http', url: upstream.url } } });
+    try {
+      const owner = await h.person('approver');
+      const client = await h.connect(await h.agent(owner.email), 'stalled');
+      const call = client.callTool({ name: 'look', arguments: {} });
+      await upstream.listing;
+      const session = h.airlock.gateway.session((client.transport as { sessionId?: string }).sessionId ?? '');
+      await session?.close('the test ended it');
+      // answered before the upstream's list came back: the call gets its refusal, and it never ran
+      const result = (await call) as CallResult;
+      expect(result.isError).toBe(true);
+      expect(callText(result)).toContain('not executed');
+      const refused = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
+      expect(refused.map((e) => (e.payload as { tool: string }).tool)).toEqual(['look']);
+    } finally {
+      await upstream.close();
+      await h.close();
+    }
   });
 });
