@@ -132,7 +132,13 @@ export class Gateway {
 
   /** Keep the upstream's latest tool list in the database; a change of list is an audit event. */
   private async recordTools(upstream: string, tools: unknown[]): Promise<void> {
-    const hash = digest(tools);
+    let hash: string;
+    try {
+      hash = digest(tools);
+    } catch (error) {
+      // a list the upstream sent with (say) a lone surrogate: relayed as it is, not stored; its tools cannot be held
+      return log.warn('gateway: tool list not recorded', { upstream, error: String(error) });
+    }
     if (this.toolHashes.get(upstream) === hash) return;
     this.toolHashes.set(upstream, hash);
     try {

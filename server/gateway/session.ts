@@ -156,7 +156,7 @@ export class GatewaySession {
       if (message.method === 'tools/call') {
         // a call that arrives while the session ends is cancelled at once; its path records that
         this.calls.set(message.id, { cancelled: this.closeReason, answer: this.closeReason !== null });
-        return this.toolCall(message);
+        return this.toolCall(message).catch((error) => this.failCall(message, error));
       }
       // a task-augmented call's real result arrives through tasks/result: audited like any tool result
       if (message.method === 'tasks/result') return this.forward(message, { tool: '(task result)' });
@@ -448,9 +448,16 @@ export class GatewaySession {
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `tool names are at most ${MAX_TOOL_NAME} characters`));
     }
     const args = params?.arguments ?? {};
+    let argumentsDigest: string;
+    try {
+      argumentsDigest = digest(args);
+    } catch (error) {
+      // invariant 2: arguments without a digest cannot be bound to an approval, so they are refused whatever the rule
+      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `tools/call arguments are ${(error as Error).message}`));
+    }
     const actor = { type: 'agent' as const, id: this.agent.id };
     // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones
-    const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest: digest(args) };
+    const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest };
     const refuse = async (type: string, payload: Record<string, unknown>, answer: JSONRPCMessage) => {
       const recorded = await this.auditOrLog({ type, actor, sessionId: this.sessionId, payload: { ...base, ...payload } });
       // invariant 5: no refusal is visible before its audit row; without one, a plain error (still not executed)
@@ -509,7 +516,39 @@ export class GatewaySession {
     const grantId = await this.liveGrant(name, verdict);
     if (grantId) return allow({ grantId });
     if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
+    try {
+      digest(tool);
+    } catch (error) {
+      // invariant 2: an approval binds the definition's digest; a definition with none cannot be approved
+      const reason = `the definition of tool ${name} is ${(error as Error).message}`;
+      return refuse(
+        'tool.refused',
+        { reason },
+        refusal(request.id, `Airlock cannot hold this call for approval: ${reason}. It was not executed.`),
+      );
+    }
     return holdCall(this, request, tool, verdict);
+  }
+
+  /**
+   * The last word on a tools/call whose path threw (a tool definition no digest can be made
+   * of, say): invariant 1, it is refused unrun, audited if the audit log takes it. A call
+   * already forwarded or answered is no longer tracked here and is left alone.
+   */
+  private async failCall(request: JSONRPCRequest, error: unknown): Promise<void> {
+    log.error('gateway: tools/call failed; refused', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    if (!this.calls.has(request.id)) return;
+    const tool = (request.params as { name?: unknown } | undefined)?.name;
+    await this.auditOrLog({
+      type: 'tool.refused',
+      actor: { type: 'agent', id: this.agent.id },
+      sessionId: this.sessionId,
+      payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool, reason: String((error as Error)?.message ?? error) },
+    });
+    if (!this.calls.has(request.id)) return;
+    await this.reply(
+      refusal(request.id, `Airlock could not process this call (${(error as Error)?.message ?? error}); it was not executed.`),
+    );
   }
 
   /**

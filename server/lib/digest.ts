@@ -1,9 +1,23 @@
 import { createHash, randomBytes } from 'node:crypto';
 import canonicalize from 'canonicalize';
 
-/** RFC 8785 (JCS) canonical JSON; `undefined` becomes null so every value has a digest. */
+/** A value RFC 8785 cannot represent: a lone surrogate, a number JSON has no text for, or nesting past the stack. */
+export class NotCanonicalError extends Error {
+  override name = 'NotCanonicalError';
+}
+
+/**
+ * RFC 8785 (JCS) canonical JSON; `undefined` becomes null so every value has a digest. Throws
+ * NotCanonicalError, with the reason, for a value it cannot represent (JSON from an agent or an
+ * upstream can carry `"\ud800"` or `1e999`, which parses to Infinity).
+ */
 export function canonicalJson(value: unknown): string {
-  return canonicalize(value ?? null) ?? 'null';
+  try {
+    return canonicalize(value ?? null) ?? 'null';
+  } catch (error) {
+    const reason = error instanceof RangeError ? 'it is nested too deeply' : (error as Error).message;
+    throw new NotCanonicalError(`not representable as RFC 8785 canonical JSON (${reason})`);
+  }
 }
 
 export function sha256(text: string): string {

@@ -22,6 +22,7 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
       upstreams: {
         hostile,
         'no-tool-list': { ...hostile, env: { HOSTILE_NO_TOOL_LIST: '1', HOSTILE_LOG: join(logDir, 'no-tool-list.log') } },
+        uncanonical: { ...hostile, env: { HOSTILE_UNCANONICAL: '1', HOSTILE_LOG: join(logDir, 'uncanonical.log') } },
       },
     });
     const owner = await h.person('approver');
@@ -81,5 +82,24 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     expect(methods).not.toContain('tools/call');
     const refused = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
     expect(refused.map((row) => row.payload)).toEqual([expect.objectContaining({ upstream: 'no-tool-list', tool: 'risky' })]);
+  });
+  it('relays a tool list no digest can be made of, refuses its tools unrun, and keeps serving', async () => {
+    const client = await h.connect(token, 'uncanonical');
+    // relayed as the upstream wrote it (transparency), though it cannot be stored or bound to an approval
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => [t.name, t.description])).toEqual([['odd', 'cut in the middle of an emoji \ud83d']]);
+    const result = await client.callTool({ name: 'odd', arguments: { n: 1 } });
+    expect(result.isError).toBe(true);
+    expect(callText(result)).toMatch(/not representable as RFC 8785 canonical JSON \(Lone surrogate is not allowed\).*not executed/);
+    const methods = readFileSync(join(logDir, 'uncanonical.log'), 'utf8').split('\n').filter(Boolean);
+    expect(methods).not.toContain('tools/call');
+    const refused = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
+    expect(refused.map((row) => row.payload)).toContainEqual(expect.objectContaining({ upstream: 'uncanonical', tool: 'odd' }));
+    // and arguments with no digest are refused as invalid, whatever the tool
+    await expect(client.callTool({ name: 'odd', arguments: { n: '\ud800' } })).rejects.toThrow(
+      /arguments are not representable as RFC 8785/,
+    );
+    const again = await h.connect(token, 'hostile');
+    expect(callText(await again.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
   });
 });
