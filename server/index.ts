@@ -101,7 +101,12 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   const host = options.host ?? process.env.HOST ?? '127.0.0.1';
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolveListen());
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      // once listening, an error (EMFILE on accept, say) is logged: without a listener it would end the process
+      server.on('error', (error) => log.error('http server error', { error: String(error) }));
+      resolveListen();
+    });
   });
   const actualPort = (server.address() as AddressInfo).port;
   const publicUrl = (options.publicUrl ?? process.env.AIRLOCK_PUBLIC_URL ?? config.publicUrl ?? `http://localhost:${actualPort}`).replace(

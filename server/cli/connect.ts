@@ -43,9 +43,10 @@ export function connect(options: ConnectOptions): Bridge {
   const { upstream, url, token } = ZConnectOptions.parse(options);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const stdin = options.stdin ?? process.stdin;
+  const stdout = options.stdout ?? process.stdout;
   const endpoint = new URL(`${url.replace(/\/+$/, '')}/mcp/${encodeURIComponent(upstream)}`);
   const http = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
-  const stdio = new StdioServerTransport(stdin, options.stdout ?? process.stdout);
+  const stdio = new StdioServerTransport(stdin, stdout);
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((resolve) => {
@@ -56,6 +57,7 @@ export function connect(options: ConnectOptions): Bridge {
     finishing ??= (async () => {
       if (message) log(message);
       stdin.off('end', onEnd);
+      stdout.off('error', onStdoutError);
       await stdio.close().catch(() => {});
       // tell the gateway the session is over, so a call still held for approval is cancelled
       if (code === 0) {
@@ -68,6 +70,9 @@ export function connect(options: ConnectOptions): Bridge {
     return finishing;
   };
   const onEnd = () => void finish(0);
+  // the host closed its end of our stdout (EPIPE on the next write): the session is over, as when stdin ends
+  const onStdoutError = (error: Error) =>
+    void finish(0, (error as NodeJS.ErrnoException).code === 'EPIPE' ? undefined : `airlock connect: stdout: ${describe(error)}`);
   const refused = () =>
     finish(
       1,
@@ -109,6 +114,7 @@ export function connect(options: ConnectOptions): Bridge {
   };
 
   stdin.once('end', onEnd);
+  stdout.on('error', onStdoutError);
   void (async () => {
     try {
       await http.start();

@@ -356,6 +356,7 @@ function bridge(url: string, token: string) {
       return queued ? Promise.resolve(queued) : new Promise<Record<string, unknown>>((done) => waiting.push(done));
     },
     end: () => child.stdin.end(),
+    closeStdout: () => child.stdout.destroy(),
     exited,
     stderr: () => stderr,
   };
@@ -384,6 +385,24 @@ describe('airlock connect', () => {
       // after initialize, every request names the negotiated protocol version; the session is closed on exit
       const posts = gateway.requests.filter((r) => r.method === 'POST');
       expect(posts.slice(1).every((r) => r.protocolVersion === '2025-06-18')).toBe(true);
+      expect(gateway.requests.some((r) => r.method === 'DELETE')).toBe(true);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it('exits 0, closing the session, when the host stops reading its stdout', async () => {
+    const gateway = await fakeGateway('alk_agent_good');
+    try {
+      const host = bridge(gateway.url, 'alk_agent_good');
+      host.send(initialize);
+      await host.next();
+      host.send({ method: 'notifications/initialized' });
+      host.closeStdout();
+      // its answer meets a closed pipe (EPIPE)
+      host.send({ id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'nobody reads this' } } });
+      expect(await host.exited).toBe(0);
+      expect(host.stderr()).toBe('');
       expect(gateway.requests.some((r) => r.method === 'DELETE')).toBe(true);
     } finally {
       await gateway.close();
