@@ -18,8 +18,12 @@ export type Database = {
   kind: 'pglite' | 'postgres';
   /** One parameterized statement straight through the driver (prepared on PostgreSQL): for hot paths. */
   raw<T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]>;
-  /** Subscribe to a NOTIFY channel; resolves to an unsubscribe function. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Subscribe to a NOTIFY channel; resolves to an unsubscribe function. `onResubscribed` runs
+   * after the subscription was lost and made again (PostgreSQL): notifications sent in the gap
+   * are gone, so a subscriber re-reads what it follows.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onResubscribed?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 };
 

@@ -37,6 +37,10 @@ function connect(): Socket {
       window.location.assign(`/signin?expired=1&callbackUrl=${encodeURIComponent(window.location.pathname + window.location.search)}`);
     }
   });
+  // the server missed events (its database subscription was lost and is back): reload, as on a reconnect
+  socket.on('resync', () => {
+    for (const l of listeners) l.onResync?.();
+  });
   socket.on('approval', (event: ApprovalEvent) => {
     for (const l of listeners) l.onEvent?.(event);
   });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Executor } from '../../db/database';
 import { agents, grants, users } from '../../db/schema';
@@ -114,6 +114,17 @@ export async function stopAgent(
       (grant): AuditInput => ({ type: 'grant.revoked', actor, requestId: grant.requestId, payload: { grantId: grant.id, reason } }),
     ),
   ];
+}
+
+/** Of these agents, the ones that may still act: not revoked, their owner not disabled. */
+export async function activeAgentIds(db: DatabaseOrExecutor, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await executor(db)
+    .select({ id: agents.id })
+    .from(agents)
+    .innerJoin(users, eq(users.id, agents.ownerId))
+    .where(and(inArray(agents.id, ids), isNull(agents.revokedAt), eq(users.disabled, false)));
+  return new Set(rows.map((row) => row.id));
 }
 
 /** Every agent with its owner's email, by name (revoked ones included, marked by `revokedAt`). */

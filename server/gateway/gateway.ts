@@ -5,7 +5,7 @@ import { approvalRequests, upstreams } from '../../db/schema';
 import { cancelHeldBy, expireOverdue } from '../approvals/lifecycle';
 import { appendAudit } from '../audit/append';
 import { AuditWriter } from '../audit/writer';
-import { AGENTS_CHANNEL, type Agent, authenticateAgent } from '../auth/agents';
+import { AGENTS_CHANNEL, type Agent, activeAgentIds, authenticateAgent } from '../auth/agents';
 import type { UpstreamConfig } from '../config/schema';
 import { digest, hashToken } from '../lib/digest';
 import { AirlockError, isAirlockError } from '../lib/errors';
@@ -87,11 +87,12 @@ export class Gateway {
   async start(): Promise<void> {
     await this.context.holds.start();
     // a revoked agent (or one whose owner was disabled) is forgotten and its sessions closed, in every process
-    this.unlistenAgents = await this.context.database.listen(AGENTS_CHANNEL, (agentId) => {
-      this.agents.forget(agentId);
-      for (const session of this.sessions.values())
-        if (session.agent.id === agentId) void session.close('the agent was revoked or its owner disabled');
-    });
+    this.unlistenAgents = await this.context.database.listen(
+      AGENTS_CHANNEL,
+      (agentId) => this.stopSessionsOf(agentId),
+      // revocations announced while the subscription was down are lost: ask the database which agents still stand
+      () => void this.recheckSessions(),
+    );
     if (this.context.database.kind === 'pglite') await this.cancelOrphans();
     else {
       // several processes may share PostgreSQL: each keeps a lease, and cancels the calls of any whose lease lapses
@@ -100,6 +101,23 @@ export class Gateway {
     }
     this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
     this.sweepTimer.unref();
+  }
+
+  private stopSessionsOf(agentId: string): void {
+    this.agents.forget(agentId);
+    for (const session of this.sessions.values())
+      if (session.agent.id === agentId) void session.close('the agent was revoked or its owner disabled');
+  }
+
+  /** Close the sessions of every agent revoked (or whose owner was disabled) since they opened. */
+  private async recheckSessions(): Promise<void> {
+    try {
+      const ids = [...new Set([...this.sessions.values()].map((session) => session.agent.id))];
+      const active = await activeAgentIds(this.context.database.orm, ids);
+      for (const id of ids) if (!active.has(id)) this.stopSessionsOf(id);
+    } catch (error) {
+      log.warn('gateway: could not re-check the agents of open sessions', { error: String(error) });
+    }
   }
 
   /**

@@ -25,14 +25,18 @@ export class HoldRegistry {
   ) {}
 
   async start(): Promise<void> {
-    this.unlisten = await this.database.listen(APPROVALS_CHANNEL, (payload) => {
-      // unreadable: dropped, and the periodic re-check covers whatever it meant
-      const notice = parseApprovalNotice(payload);
-      const waiter = notice && this.waiters.get(notice.id);
-      if (!notice || !waiter || notice.status === 'pending') return;
-      waiter.announced?.(notice.status);
-      void this.check([notice.id]);
-    });
+    this.unlisten = await this.database.listen(
+      APPROVALS_CHANNEL,
+      (payload) => {
+        // unreadable: dropped, and the periodic re-check covers whatever it meant
+        const notice = parseApprovalNotice(payload);
+        const waiter = notice && this.waiters.get(notice.id);
+        if (!notice || !waiter || notice.status === 'pending') return;
+        waiter.announced?.(notice.status);
+        void this.check([notice.id]);
+      },
+      () => void this.check([...this.waiters.keys()]),
+    );
     this.recheckTimer = setInterval(() => void this.check([...this.waiters.keys()]), this.options.recheckMs ?? 2000);
     this.recheckTimer.unref();
   }

@@ -15,6 +15,8 @@ export type ServerEvents = {
   approval: (event: { id: string; status: string; item: QueueItem | null }) => void;
   /** Sent once the handshake is accepted. */
   ready: (event: { user: Pick<SessionUser, 'email' | 'role'> }) => void;
+  /** Events may have been missed (the database subscription was lost and is back): re-read from the API. */
+  resync: () => void;
 };
 export type ClientEvents = Record<string, never>;
 
@@ -82,26 +84,31 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
   // Reads run on a pool, so two events about one request could finish out of order and leave
   // a console showing `pending` after `approved`: each request's events are read in turn.
   const inTurn = new Map<string, Promise<void>>();
-  const unlisten = await options.database.listen(APPROVALS_CHANNEL, (payload) => {
-    const event = parseApprovalNotice(payload);
-    if (!event) {
-      log.debug('realtime: unreadable notification dropped', { payload: payload.slice(0, 200) });
-      return;
-    }
-    // nobody watching in this process: no query
-    if (io.engine.clientsCount === 0) return;
-    const { id, status } = event;
-    const turn = (inTurn.get(id) ?? Promise.resolve())
-      .then(async () => {
-        const item = await getQueueItem(options.database.orm, id).catch(() => null);
-        io.to(ROOM).emit('approval', { id, status, item });
-      })
-      .catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
-    inTurn.set(id, turn);
-    void turn.finally(() => {
-      if (inTurn.get(id) === turn) inTurn.delete(id);
-    });
-  });
+  const unlisten = await options.database.listen(
+    APPROVALS_CHANNEL,
+    (payload) => {
+      const event = parseApprovalNotice(payload);
+      if (!event) {
+        log.debug('realtime: unreadable notification dropped', { payload: payload.slice(0, 200) });
+        return;
+      }
+      // nobody watching in this process: no query
+      if (io.engine.clientsCount === 0) return;
+      const { id, status } = event;
+      const turn = (inTurn.get(id) ?? Promise.resolve())
+        .then(async () => {
+          const item = await getQueueItem(options.database.orm, id).catch(() => null);
+          io.to(ROOM).emit('approval', { id, status, item });
+        })
+        .catch((error) => log.debug('realtime: event dropped', { error: String(error) }));
+      inTurn.set(id, turn);
+      void turn.finally(() => {
+        if (inTurn.get(id) === turn) inTurn.delete(id);
+      });
+    },
+    // events sent while the subscription was down are lost: every console re-reads its data (invariant 6)
+    () => void io.to(ROOM).emit('resync'),
+  );
 
   return {
     io,

@@ -22,7 +22,7 @@ export type TestDatabase = {
 };
 
 /** A fresh, migrated database: in-memory PGlite, or a new database on the PostgreSQL server. */
-export async function openTestDatabase(backend: Backend): Promise<TestDatabase> {
+export async function openTestDatabase(backend: Backend, options: { listenProbeMs?: number } = {}): Promise<TestDatabase> {
   if (backend === 'pglite') {
     const database = await openDatabase({ dataDir: 'memory://' });
     return { database, close: () => database.close() };
@@ -34,7 +34,7 @@ export async function openTestDatabase(backend: Backend): Promise<TestDatabase> 
   await admin.unsafe(`create database ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.toString() });
+  const database = await openDatabase({ url: url.toString(), listenProbeMs: options.listenProbeMs });
   return {
     database,
     url: url.toString(),

@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/client';
+import { connectPostgres, openDatabase } from '../../db/client';
 import { query } from '../../db/database';
-import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
+import { eventually } from '../helpers/airlock';
+import { backends, createTestDatabaseUrl, openTestDatabase, type TestDatabase } from '../helpers/db';
 
 describe.each(backends())('database on %s', (backend) => {
   let t: TestDatabase;
@@ -61,6 +62,48 @@ describe.skipIf(!backends().includes('postgres'))('PostgreSQL over a Unix socket
       } finally {
         await opened.close();
       }
+    }
+  });
+});
+
+describe.skipIf(!backends().includes('postgres'))('LISTEN on PostgreSQL', () => {
+  it('subscribes again when its connection dropped and the one re-LISTEN of postgres.js failed', async () => {
+    const created = await createTestDatabaseUrl();
+    const name = new URL(created.url).pathname.slice(1);
+    const admin = connectPostgres(process.env.DATABASE_URL ?? '', { max: 1, onnotice: () => {} });
+    const database = await openDatabase({ url: created.url, listenProbeMs: 200 });
+    try {
+      const heard: string[] = [];
+      let resubscribed = 0;
+      await database.listen(
+        'airlock_test',
+        (payload) => heard.push(payload),
+        () => resubscribed++,
+      );
+      const notify = (payload: string) => database.orm.execute(sql`select pg_notify('airlock_test', ${payload})`);
+      await notify('before');
+      await eventually(() => heard.includes('before'));
+      // the listening connection drops while the database takes no new ones: postgres.js's one attempt to LISTEN again fails
+      await admin.unsafe(`alter database ${name} with allow_connections false`);
+      const [dropped] = await admin.unsafe(
+        `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity where datname = $1 and query ilike 'listen%'`,
+        [name],
+      );
+      expect(dropped.n).toBe(1);
+      await new Promise((r) => setTimeout(r, 500));
+      await admin.unsafe(`alter database ${name} with allow_connections true`);
+      // the probe finds the channel silent and subscribes again: notifications arrive again
+      await eventually(async () => {
+        await notify('after');
+        return heard.includes('after');
+      }, 10_000);
+      // the subscriber is told, to re-read what it may have missed; probes are never handed to it
+      expect(resubscribed).toBe(1);
+      expect([...new Set(heard)]).toEqual(['before', 'after']);
+    } finally {
+      await database.close();
+      await admin.end();
+      await created.drop();
     }
   });
 });

@@ -3,9 +3,10 @@ import { sql } from 'drizzle-orm';
 import { encode } from 'next-auth/jwt';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/client';
+import { connectPostgres, openDatabase } from '../../db/client';
 import { decide } from '../../server/approvals/decide';
 import { APPROVALS_CHANNEL } from '../../server/approvals/types';
+import { revokeAgent } from '../../server/auth/agents';
 import { authSecret } from '../../server/auth/next-auth';
 import { SESSION_COOKIE } from '../../server/auth/session';
 import { resetPassword, setUserDisabled } from '../../server/auth/users';
@@ -169,6 +170,43 @@ describe.runIf(backends().includes('postgres'))('realtime across two instances o
       await eventually(() => c.events.some((e) => e.id === created.id && e.status === 'approved'));
     } finally {
       c.socket.close();
+    }
+  });
+});
+
+describe.skipIf(!backends().includes('postgres'))('a lost database subscription on postgres', () => {
+  it('once subscribed again, tells consoles to resync and closes the sessions of agents revoked meanwhile', async () => {
+    const h = await startTestAirlock('postgres', {}, {}, { listenProbeMs: 200 });
+    const admin = connectPostgres(process.env.DATABASE_URL ?? '', { max: 1, onnotice: () => {} });
+    try {
+      const reviewer = await h.person('approver');
+      const owner = await h.person('approver');
+      const agentToken = await h.agent(owner.email, 'revoked-in-the-gap');
+      const client = await h.connect(agentToken);
+      const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
+      expect(h.airlock.gateway.session(sessionId)).toBeDefined();
+      const c = follow(h.url, reviewer.token);
+      const resyncs: number[] = [];
+      c.socket.on('resync', () => resyncs.push(Date.now()));
+      await connected(c.socket);
+
+      // the listening connection drops while the database takes no new connection, so postgres.js cannot LISTEN again
+      const name = new URL(h.t.url ?? '').pathname.slice(1);
+      await admin.unsafe(`alter database ${name} with allow_connections false`);
+      await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query ilike 'listen%'`, [name]);
+      // meanwhile the agent is revoked: its announcement goes nowhere
+      await revokeAgent(h.t.database, { name: 'revoked-in-the-gap' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(h.airlock.gateway.session(sessionId)).toBeDefined();
+      await admin.unsafe(`alter database ${name} with allow_connections true`);
+
+      await eventually(() => resyncs.length > 0);
+      await eventually(() => h.airlock.gateway.session(sessionId) === undefined);
+      c.socket.close();
+    } finally {
+      await admin.unsafe(`alter database ${new URL(h.t.url ?? '').pathname.slice(1)} with allow_connections true`).catch(() => {});
+      await admin.end();
+      await h.close();
     }
   });
 });
