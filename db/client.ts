@@ -7,7 +7,6 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Database, Orm } from './database';
-import { SupervisedListener } from './listen';
 import * as schema from './schema';
 
 /** Where the committed migrations are. */
@@ -29,8 +28,6 @@ export type OpenOptions = {
   migrationUrl?: string;
   /** Connection pool size for PostgreSQL. */
   max?: number;
-  /** How often each LISTEN channel in use is proven by a NOTIFY it must hear (PostgreSQL; ms, default 5 s). */
-  listenProbeMs?: number;
 };
 
 export class DataDirLockedError extends Error {
@@ -74,7 +71,7 @@ function lockDataDir(dir: string): () => void {
 
 /** Open the configured database (PostgreSQL when `url` is set, PGlite otherwise) and migrate it. */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
-  const database = options.url ? await openPostgres(options.url, options.max, options.listenProbeMs) : await openPglite(options.dataDir);
+  const database = options.url ? await openPostgres(options.url, options.max) : await openPglite(options.dataDir);
   if (options.migrate !== false) await migrateDatabase(database, options.url ? (options.migrationUrl ?? options.url) : undefined);
   return database;
 }
@@ -126,21 +123,26 @@ export function connectPostgres(url: string, options: postgres.Options<Record<st
   return postgres(parsed.toString(), { ...options, host: socketDir });
 }
 
-async function openPostgres(url: string, max = 10, listenProbeMs = 5_000): Promise<Database> {
+async function openPostgres(url: string, max = 10): Promise<Database> {
   const client = connectPostgres(url, { max, onnotice: () => {}, connection: { application_name: 'airlock' } });
   const orm = drizzlePostgres({ client, schema }) as unknown as Orm;
-  const listener = new SupervisedListener(client, listenProbeMs);
   return {
     orm,
     kind: 'postgres',
     async raw<T>(text: string, params: unknown[]) {
       return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
     },
-    listen(channel, onPayload, onResubscribed) {
-      return listener.listen(channel, onPayload, onResubscribed);
+    async listen(channel, onPayload, onResubscribed) {
+      let subscribed = false;
+      // postgres.js calls this at the first LISTEN and again whenever it has subscribed anew
+      // after its listening connection dropped (retrying, with backoff, until it can)
+      const { unlisten } = await client.listen(channel, onPayload, () => {
+        if (subscribed) onResubscribed?.();
+        subscribed = true;
+      });
+      return unlisten;
     },
     async close() {
-      listener.stop();
       await client.end({ timeout: 5 });
     },
   };

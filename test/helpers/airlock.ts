@@ -74,12 +74,11 @@ export async function startTestAirlock(
   backend: Backend,
   config: ConfigInput = {},
   options: Omit<StartOptions, 'config' | 'database'> = {},
-  databaseOptions: Parameters<typeof openTestDatabase>[1] = {},
 ): Promise<TestAirlock> {
   if (options.console) ensureConsoleBuild();
   const dir = mkdtempSync(join(tmpdir(), 'airlock-test-'));
   const logFile = join(dir, 'executions.jsonl');
-  const t = await openTestDatabase(backend, databaseOptions);
+  const t = await openTestDatabase(backend);
   const parsed = parseConfig({ demo: false, ...config, upstreams: { fixture: fixtureUpstream(logFile), ...config.upstreams } });
   const airlock = await startAirlock({
     config: parsed,

@@ -22,7 +22,7 @@ export type TestDatabase = {
 };
 
 /** A fresh, migrated database: in-memory PGlite, or a new database on the PostgreSQL server. */
-export async function openTestDatabase(backend: Backend, options: { listenProbeMs?: number } = {}): Promise<TestDatabase> {
+export async function openTestDatabase(backend: Backend): Promise<TestDatabase> {
   if (backend === 'pglite') {
     const database = await openDatabase({ dataDir: 'memory://' });
     return { database, close: () => database.close() };
@@ -34,7 +34,7 @@ export async function openTestDatabase(backend: Backend, options: { listenProbeM
   await admin.unsafe(`create database ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.toString(), listenProbeMs: options.listenProbeMs });
+  const database = await openDatabase({ url: url.toString() });
   return {
     database,
     url: url.toString(),
