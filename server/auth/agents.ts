@@ -77,7 +77,9 @@ export async function revokeAgent(db: DatabaseOrExecutor, options: RevokeAgentOp
   const input = parseInput(ZRevokeAgent, options);
   return inTransaction(db, async (tx) => {
     const where = input.agentId !== undefined ? eq(agents.id, input.agentId) : eq(agents.name, input.name ?? '');
-    const [row] = await tx.select(agentColumns).from(agents).where(where).for('update');
+    // `no key update`: rows that reference the agent (a grant a concurrent decision inserts) take KEY SHARE
+    // on it while holding their request and the audit chain; FOR UPDATE would wait on them and deadlock
+    const [row] = await tx.select(agentColumns).from(agents).where(where).for('no key update');
     if (!row) throw new AirlockError('not_found', `no agent ${input.agentId ?? input.name}`);
     if (row.revokedAt) throw new AirlockError('conflict', `agent ${row.name} is already revoked`);
     const [agent] = await tx.update(agents).set({ revokedAt: new Date() }).where(eq(agents.id, row.id)).returning(agentColumns);

@@ -48,7 +48,8 @@ const oneRefMessage = { message: 'give exactly one of userId or email' };
 
 async function lockUser(tx: Executor, ref: { userId?: string; email?: string }): Promise<UserRow> {
   const where = ref.userId !== undefined ? eq(users.id, ref.userId) : eq(users.email, ref.email ?? '');
-  const [row] = await tx.select().from(users).where(where).for('update');
+  // `no key update`: a concurrent vote references the user (KEY SHARE) while holding its request; FOR UPDATE would deadlock with it
+  const [row] = await tx.select().from(users).where(where).for('no key update');
   if (!row) throw new AirlockError('not_found', `no user ${ref.userId ?? ref.email}`);
   return row;
 }

@@ -168,6 +168,59 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   }, 60_000);
 
+  it('revoking agents and disabling owners while their calls are decided (with grants, or by the owner) never deadlocks', async () => {
+    const reviewer = await createUser(t.database, { email: 'grant-reviewer@example.com', role: 'approver' });
+    const verdict = evaluate(
+      [ZRule.parse({ id: 'grantable', tool: 'transfer_funds', action: 'require_approval', maxGrantMinutes: 30 })],
+      'demo',
+      {
+        name: 'transfer_funds',
+      },
+    );
+    const held = (agentId: string, i: number) =>
+      createRequest(t.database, {
+        agentId,
+        sessionId: `s${i}`,
+        rpcId: i,
+        upstream: 'demo',
+        tool: 'transfer_funds',
+        arguments: { amount: i },
+        toolDefinition: { name: 'transfer_funds' },
+        verdict,
+        holder: 'test',
+      });
+    const races = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const owner = await createUser(t.database, { email: `grant-owner-${i}@example.com`, role: 'approver' });
+        const { agent } = await createAgent(t.database, { name: `grant-racer-${i}`, ownerEmail: owner.email });
+        const request = await held(agent.id, i);
+        // even: an approval with a session grant (inserting the grant checks the agent row) against revoking the agent;
+        // odd: the owner denying (the vote checks the owner's row) against disabling the owner
+        return i % 2 === 0
+          ? [
+              decide(t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 10 }),
+              revokeAgent(t.database, { agentId: agent.id }),
+            ]
+          : [
+              decide(t.database, { requestId: request.id, user: { id: owner.id }, decision: 'deny', reason: 'mine' }),
+              setUserDisabled(t.database, { userId: owner.id, disabled: true }),
+            ];
+      }),
+    );
+    const results = await Promise.allSettled(races.flat());
+    for (const [i, result] of results.entries()) {
+      const decision = i % 2 === 0;
+      if (result.status === 'rejected') {
+        // a decision may lose the race (the request was cancelled first); nothing may fail otherwise
+        expect({ i, decision, reason: String(result.reason) }).toMatchObject({
+          decision: true,
+          reason: expect.stringContaining('cancelled'),
+        });
+      }
+    }
+    expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
+  }, 60_000);
+
   it('pages through pending requests in queue order without repeats or gaps', async () => {
     const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
     const { agent } = await createAgent(t.database, { name: 'pager', ownerEmail: owner.email });
