@@ -49,7 +49,12 @@ export async function decide(database: Database, options: DecideOptions): Promis
     if (rights.decide) throw new AirlockError(rights.decide.code, rights.decide.message);
     if (decision === 'approve' && rights.approve) throw new AirlockError(rights.approve.code, rights.approve.message);
 
-    const editedDigest = edited === undefined ? null : digest(edited);
+    let editedDigest: string | null = null;
+    try {
+      editedDigest = edited === undefined ? null : digest(edited);
+    } catch (error) {
+      throw new AirlockError('bad_request', `the edited arguments are ${(error as Error).message}`);
+    }
     const isEdit = editedDigest !== null && editedDigest !== request.argumentsDigest;
     if (isEdit) {
       if (!rule.allowEdit) throw new AirlockError('forbidden', `rule ${rule.id} does not allow editing the arguments`);

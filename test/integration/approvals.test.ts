@@ -221,6 +221,39 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(await verifyAudit(t.database.orm)).toMatchObject({ ok: true });
   }, 60_000);
 
+  it('refuses edited arguments with no RFC 8785 form as bad input, changing nothing', async () => {
+    const owner = await createUser(t.database, { email: 'edit-owner@example.com', role: 'approver' });
+    const reviewer = await createUser(t.database, { email: 'edit-reviewer@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'edited', ownerEmail: owner.email });
+    const verdict = evaluate(
+      [ZRule.parse({ id: 'editable', tool: 'transfer_funds', action: 'require_approval', allowEdit: true })],
+      'demo',
+      {
+        name: 'transfer_funds',
+      },
+    );
+    const request = await createRequest(t.database, {
+      agentId: agent.id,
+      sessionId: 's',
+      rpcId: 1,
+      upstream: 'demo',
+      tool: 'transfer_funds',
+      arguments: { amount: 1 },
+      toolDefinition: { name: 'transfer_funds' },
+      verdict,
+      holder: 'test',
+    });
+    // what JSON.parse makes of 1e999, and a lone surrogate: a body can carry both
+    for (const edited of [{ amount: Number.POSITIVE_INFINITY }, { to: '\ud800' }]) {
+      await expect(
+        decide(t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', arguments: edited }),
+      ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('RFC 8785') });
+    }
+    expect(await t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, request.id))).toEqual([]);
+    const [row] = await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('pending');
+  });
+
   it('pages through pending requests in queue order without repeats or gaps', async () => {
     const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
     const { agent } = await createAgent(t.database, { name: 'pager', ownerEmail: owner.email });
