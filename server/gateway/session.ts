@@ -448,14 +448,21 @@ export class GatewaySession {
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `tool names are at most ${MAX_TOOL_NAME} characters`));
     }
     const args = params?.arguments ?? {};
+    const actor = { type: 'agent' as const, id: this.agent.id };
     let argumentsDigest: string;
     try {
       argumentsDigest = digest(args);
     } catch (error) {
       // invariant 2: arguments without a digest cannot be bound to an approval, so they are refused whatever the rule
-      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, `tools/call arguments are ${(error as Error).message}`));
+      const reason = `tools/call arguments are ${(error as Error).message}`;
+      await this.auditOrLog({
+        type: 'tool.refused',
+        actor,
+        sessionId: this.sessionId,
+        payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, reason },
+      });
+      return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, reason));
     }
-    const actor = { type: 'agent' as const, id: this.agent.id };
     // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones
     const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest };
     const refuse = async (type: string, payload: Record<string, unknown>, answer: JSONRPCMessage) => {

@@ -99,6 +99,10 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     await expect(client.callTool({ name: 'odd', arguments: { n: '\ud800' } })).rejects.toThrow(
       /arguments are not representable as RFC 8785/,
     );
+    const refusedArguments = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
+    expect(refusedArguments.map((row) => row.payload)).toContainEqual(
+      expect.objectContaining({ upstream: 'uncanonical', tool: 'odd', reason: expect.stringContaining('arguments are not representable') }),
+    );
     const again = await h.connect(token, 'hostile');
     expect(callText(await again.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
   });
