@@ -34,6 +34,20 @@ describe.each(backends())('decisions on %s', (backend) => {
   });
   afterAll(() => t?.close());
 
+  /** The `i`th pending transfer_funds call of an agent (its rpc id and amount), recorded as a holding gateway does. */
+  const transfer = (agentId: string, i: number, verdict = evaluate([], 'demo', { name: 'transfer_funds' }), sessionId = 's') =>
+    createRequest(t.database, {
+      agentId,
+      sessionId,
+      rpcId: i,
+      upstream: 'demo',
+      tool: 'transfer_funds',
+      arguments: { amount: i },
+      toolDefinition: { name: 'transfer_funds' },
+      verdict,
+      holder: 'test',
+    });
+
   it('1,000 concurrent double decisions yield exactly one outcome each', async () => {
     const owner = await createUser(t.database, { email: 'owner@example.com', role: 'approver' });
     const alice = await createUser(t.database, { email: 'alice@example.com', role: 'approver' });
@@ -42,18 +56,7 @@ describe.each(backends())('decisions on %s', (backend) => {
     const verdict = evaluate([], 'demo', { name: 'transfer_funds' });
     const ids: string[] = [];
     for (let i = 0; i < 1000; i++) {
-      const request = await createRequest(t.database, {
-        agentId: agent.id,
-        sessionId: 's',
-        rpcId: i,
-        upstream: 'demo',
-        tool: 'transfer_funds',
-        arguments: { amount: i },
-        toolDefinition: { name: 'transfer_funds' },
-        verdict,
-        holder: 'test',
-      });
-      ids.push(request.id);
+      ids.push((await transfer(agent.id, i, verdict)).id);
     }
     const results = await Promise.allSettled(
       ids.flatMap((requestId) => [
@@ -81,18 +84,7 @@ describe.each(backends())('decisions on %s', (backend) => {
     const owner = await createUser(t.database, { email: 'claim-owner@example.com', role: 'approver' });
     const reviewer = await createUser(t.database, { email: 'claim-reviewer@example.com', role: 'approver' });
     const verdict = evaluate([], 'demo', { name: 'transfer_funds' });
-    const held = async (agentId: string, amount: number) =>
-      createRequest(t.database, {
-        agentId,
-        sessionId: 's',
-        rpcId: amount,
-        upstream: 'demo',
-        tool: 'transfer_funds',
-        arguments: { amount },
-        toolDefinition: { name: 'transfer_funds' },
-        verdict,
-        holder: 'test',
-      });
+    const held = (agentId: string, amount: number) => transfer(agentId, amount, verdict);
     const forwarded = async (requestId: string) =>
       (await searchAudit(t.database.orm, { type: 'tool.forwarded', limit: 500 })).events.filter((e) => e.requestId === requestId);
     const { agent } = await createAgent(t.database, { name: 'claimer', ownerEmail: owner.email });
@@ -134,18 +126,7 @@ describe.each(backends())('decisions on %s', (backend) => {
     const pairs = await Promise.all(
       Array.from({ length: 40 }, async (_, i) => {
         const { agent } = await createAgent(t.database, { name: `revoked-racer-${i}`, ownerEmail: owner.email });
-        const request = await createRequest(t.database, {
-          agentId: agent.id,
-          sessionId: 's',
-          rpcId: i,
-          upstream: 'demo',
-          tool: 'transfer_funds',
-          arguments: { amount: i },
-          toolDefinition: { name: 'transfer_funds' },
-          verdict,
-          holder: 'test',
-        });
-        return { agent, request };
+        return { agent, request: await transfer(agent.id, i, verdict) };
       }),
     );
     // a decision locks its request, then appends to the audit chain; a revocation must take the rows it changes in the same order
@@ -177,23 +158,11 @@ describe.each(backends())('decisions on %s', (backend) => {
         name: 'transfer_funds',
       },
     );
-    const held = (agentId: string, i: number) =>
-      createRequest(t.database, {
-        agentId,
-        sessionId: `s${i}`,
-        rpcId: i,
-        upstream: 'demo',
-        tool: 'transfer_funds',
-        arguments: { amount: i },
-        toolDefinition: { name: 'transfer_funds' },
-        verdict,
-        holder: 'test',
-      });
     const races = await Promise.all(
       Array.from({ length: 20 }, async (_, i) => {
         const owner = await createUser(t.database, { email: `grant-owner-${i}@example.com`, role: 'approver' });
         const { agent } = await createAgent(t.database, { name: `grant-racer-${i}`, ownerEmail: owner.email });
-        const request = await held(agent.id, i);
+        const request = await transfer(agent.id, i, verdict, `s${i}`);
         // even: an approval with a session grant (inserting the grant checks the agent row) against revoking the agent;
         // odd: the owner denying (the vote checks the owner's row) against disabling the owner
         return i % 2 === 0
@@ -232,17 +201,7 @@ describe.each(backends())('decisions on %s', (backend) => {
         name: 'transfer_funds',
       },
     );
-    const request = await createRequest(t.database, {
-      agentId: agent.id,
-      sessionId: 's',
-      rpcId: 1,
-      upstream: 'demo',
-      tool: 'transfer_funds',
-      arguments: { amount: 1 },
-      toolDefinition: { name: 'transfer_funds' },
-      verdict,
-      holder: 'test',
-    });
+    const request = await transfer(agent.id, 1, verdict);
     // what JSON.parse makes of 1e999, and a lone surrogate: a body can carry both
     for (const edited of [{ amount: Number.POSITIVE_INFINITY }, { to: '\ud800' }]) {
       await expect(
