@@ -48,6 +48,8 @@ export type Airlock = {
   port: number;
   database: Database;
   gateway: Gateway;
+  /** socket.io for the consoles. */
+  realtime: Realtime;
   instanceId: string;
   /** Secrets created on first start (admin password, demo agent token), if this start created them. */
   bootstrap: Bootstrap | null;
@@ -166,6 +168,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       port: actualPort,
       database,
       gateway,
+      realtime,
       instanceId,
       bootstrap: created,
       close: closeAll,

@@ -84,6 +84,7 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
   // Reads run on a pool, so two events about one request could finish out of order and leave
   // a console showing `pending` after `approved`: each request's events are read in turn.
   const inTurn = new Map<string, Promise<void>>();
+  const resync = () => void io.to(ROOM).emit('resync');
   const unlisten = await options.database.listen(
     APPROVALS_CHANNEL,
     (payload) => {
@@ -107,11 +108,13 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
       });
     },
     // events sent while the subscription was down are lost: every console re-reads its data (invariant 6)
-    () => void io.to(ROOM).emit('resync'),
+    () => resync(),
   );
 
   return {
     io,
+    /** Tell every console that it may have missed events and must re-read its data. */
+    resync,
     async close() {
       clearInterval(recheck);
       await unlisten();

@@ -5,7 +5,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { and, eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvents } from '../../db/schema';
+import { approvalRequests, auditEvents } from '../../db/schema';
 import { setUserDisabled } from '../../server/auth/users';
 import { type CallResult, callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { browserAvailable, horizontalOverflow, launch, signIn } from '../helpers/browser';
@@ -85,6 +85,29 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await page.getByRole('button', { name: 'Approve', exact: true }).click();
     expect(callText(await call)).toBe('deleted staging');
     await page.getByRole('heading', { name: 'Approved' }).waitFor();
+  });
+
+  it('re-reads the queue when the server says it may have missed events, without a reload', async () => {
+    const page = await reviewer(alice);
+    await page.getByRole('heading', { name: 'Nothing is waiting for review' }).waitFor();
+    await page.evaluate(() => Object.assign(window, { __noReload: true }));
+    await page.getByText('Live', { exact: true }).waitFor();
+    const call = agent.callTool({ name: 'delete_everything', arguments: { scope: 'missed' } });
+    const row = page.locator('.queue-item', { hasText: 'missed' });
+    await row.waitFor({ timeout: 10_000 });
+    // a change whose notification never reached this process (as while its database subscription was down)
+    const request = await pending('delete_everything');
+    await h.t.database.orm
+      .update(approvalRequests)
+      .set({ status: 'expired', decidedAt: new Date(), reason: 'missed' })
+      .where(eq(approvalRequests.id, request.id));
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await row.count()).toBe(1);
+    h.airlock.realtime.resync();
+    await row.waitFor({ state: 'detached', timeout: 10_000 });
+    await page.getByRole('heading', { name: 'Nothing is waiting for review' }).waitFor();
+    expect(await page.evaluate(() => (window as unknown as { __noReload?: boolean }).__noReload)).toBe(true);
+    expect((await call).isError).toBe(true);
   });
 
   it('denying with a reason sends the reason to the agent', async () => {
