@@ -123,6 +123,9 @@ export function connectPostgres(url: string, options: postgres.Options<Record<st
   return postgres(parsed.toString(), { ...options, host: socketDir });
 }
 
+/** How long a burst of re-subscriptions (see `listen`) must be quiet before subscribers hear of it. */
+const RESUBSCRIBED_SETTLE_MS = 200;
+
 async function openPostgres(url: string, max = 10): Promise<Database> {
   const client = connectPostgres(url, { max, onnotice: () => {}, connection: { application_name: 'airlock' } });
   const orm = drizzlePostgres({ client, schema }) as unknown as Orm;
@@ -133,14 +136,29 @@ async function openPostgres(url: string, max = 10): Promise<Database> {
       return (await client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })) as unknown as T[];
     },
     async listen(channel, onPayload, onResubscribed) {
+      let active = true;
       let subscribed = false;
-      // postgres.js calls this at the first LISTEN and again whenever it has subscribed anew
-      // after its listening connection dropped (retrying, with backoff, until it can)
-      const { unlisten } = await client.listen(channel, onPayload, () => {
-        if (subscribed) onResubscribed?.();
-        subscribed = true;
-      });
-      return unlisten;
+      let settle: NodeJS.Timeout | undefined;
+      // postgres.js calls the last one at the first LISTEN and again whenever it has subscribed
+      // anew after its listening connection dropped. It retries until it can, and a LISTEN queued
+      // by each failed attempt succeeds at the end, each calling back: one call for the burst.
+      // After a re-subscription its unlisten no longer reaches the new listener, hence `active`.
+      const { unlisten } = await client.listen(
+        channel,
+        (payload) => {
+          if (active) onPayload(payload);
+        },
+        () => {
+          if (!subscribed) return void (subscribed = true);
+          clearTimeout(settle);
+          settle = setTimeout(() => active && onResubscribed?.(), RESUBSCRIBED_SETTLE_MS).unref();
+        },
+      );
+      return async () => {
+        active = false;
+        clearTimeout(settle);
+        await unlisten();
+      };
     },
     async close() {
       await client.end({ timeout: 5 });

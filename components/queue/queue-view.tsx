@@ -57,7 +57,7 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     update({ items: initial.items, total: initial.total, unseen: 0 });
   }, [initial, update]);
 
-  const resync = useCallback(async () => {
+  const readPage = useCallback(async () => {
     buffered.current = [];
     const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
       cache: 'no-store',
@@ -71,6 +71,27 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     for (const change of missed) next = applyChange(next, change, filters, PAGE).state;
     update(next);
   }, [filters, update]);
+
+  // one read at a time (two would share one buffer of events, and the later could lose what
+  // arrived during the earlier); one asked for meanwhile runs once this one is done
+  const reading = useRef<Promise<void> | null>(null);
+  const readAgain = useRef(false);
+  const resync = useCallback((): Promise<void> => {
+    if (reading.current) {
+      readAgain.current = true;
+      return reading.current;
+    }
+    const run = async () => {
+      do {
+        readAgain.current = false;
+        await readPage();
+      } while (readAgain.current);
+    };
+    reading.current = run().finally(() => {
+      reading.current = null;
+    });
+    return reading.current;
+  }, [readPage]);
 
   // the count comes from the database, coalesced: events adjust it at once, this confirms it
   const countTimer = useRef<ReturnType<typeof setTimeout> | null>(null);

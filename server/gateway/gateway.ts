@@ -112,6 +112,8 @@ export class Gateway {
   /** Close the sessions of every agent revoked (or whose owner was disabled) since they opened. */
   private async recheckSessions(): Promise<void> {
     try {
+      // identities cached meanwhile may be of agents revoked in the gap: read again at the next request
+      this.agents.clear();
       const ids = [...new Set([...this.sessions.values()].map((session) => session.agent.id))];
       const active = await activeAgentIds(this.context.database.orm, ids);
       for (const id of ids) if (!active.has(id)) this.stopSessionsOf(id);
@@ -373,6 +375,11 @@ class AgentCache {
   }
 
   private generation = 0;
+
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+  }
 
   forget(agentId: string): void {
     this.generation += 1;
