@@ -149,7 +149,10 @@ async function openPostgres(url: string, max = 10): Promise<Database> {
           if (active) onPayload(payload);
         },
         () => {
-          if (!subscribed) return void (subscribed = true);
+          if (!subscribed) {
+            subscribed = true;
+            return;
+          }
           clearTimeout(settle);
           settle = setTimeout(() => active && onResubscribed?.(), RESUBSCRIBED_SETTLE_MS).unref();
         },
