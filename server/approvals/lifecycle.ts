@@ -116,8 +116,8 @@ export async function closeRequest(
 /**
  * Cancel every pending request of an agent (revoked, or its owner disabled) in the caller's
  * transaction, so its held calls end without running, and return the audit events for the
- * caller to append after its last row change. Row locks come before
- * the audit chain's lock, the order decide() takes them in: the other order deadlocks.
+ * caller to append after its last row change. Row locks come before the audit chain's lock,
+ * the order decide() takes them in: the other order deadlocks.
  */
 export async function cancelAgentRequests(
   tx: Executor,

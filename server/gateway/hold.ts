@@ -1,7 +1,7 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { claimExecution, closeRequest, createRequest } from '../approvals/lifecycle';
 import type { ApprovalRequest, Outcome } from '../approvals/types';
-import { digest } from '../lib/digest';
+import { digest, NotCanonicalError } from '../lib/digest';
 import { log } from '../lib/log';
 import type { Verdict } from '../policy/types';
 import { type JSONRPCRequest, progressToken, refusal } from './messages';
@@ -29,6 +29,19 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       holder: context.instanceId,
     });
   } catch (error) {
+    if (error instanceof NotCanonicalError) {
+      // invariant 2: an approval binds the definition's digest (the arguments' was made on arrival); without one, no approval
+      const reason = `the definition of tool ${tool.name} is ${error.message}`;
+      const recorded = await session.recordRefusal(tool.name, reason);
+      return session.reply(
+        refusal(
+          request.id,
+          recorded
+            ? `Airlock cannot hold this call for approval: ${reason}. It was not executed.`
+            : 'Airlock could not record this call in its audit log, so it was not executed.',
+        ),
+      );
+    }
     log.error('gateway: cannot record an approval request; call refused', { error: String(error) });
     return session.reply(
       refusal(request.id, 'Airlock could not record an approval request for this call, so it was not executed. Try again later.'),

@@ -455,12 +455,7 @@ export class GatewaySession {
     } catch (error) {
       // invariant 2: arguments without a digest cannot be bound to an approval, so they are refused whatever the rule
       const reason = `tools/call arguments are ${(error as Error).message}`;
-      await this.auditOrLog({
-        type: 'tool.refused',
-        actor,
-        sessionId: this.sessionId,
-        payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, reason },
-      });
+      await this.recordRefusal(name, reason);
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, reason));
     }
     // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones
@@ -523,18 +518,17 @@ export class GatewaySession {
     const grantId = await this.liveGrant(name, verdict);
     if (grantId) return allow({ grantId });
     if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
-    try {
-      digest(tool);
-    } catch (error) {
-      // invariant 2: an approval binds the definition's digest; a definition with none cannot be approved
-      const reason = `the definition of tool ${name} is ${(error as Error).message}`;
-      return refuse(
-        'tool.refused',
-        { reason },
-        refusal(request.id, `Airlock cannot hold this call for approval: ${reason}. It was not executed.`),
-      );
-    }
     return holdCall(this, request, tool, verdict);
+  }
+
+  /** Record that a tools/call was refused unrun (invariant 5); false when the audit log did not take it. */
+  recordRefusal(tool: unknown, reason: string): Promise<boolean> {
+    return this.auditOrLog({
+      type: 'tool.refused',
+      actor: { type: 'agent', id: this.agent.id },
+      sessionId: this.sessionId,
+      payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool, reason },
+    });
   }
 
   /**
@@ -545,13 +539,7 @@ export class GatewaySession {
   private async failCall(request: JSONRPCRequest, error: unknown): Promise<void> {
     log.error('gateway: tools/call failed; refused', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     if (!this.calls.has(request.id)) return;
-    const tool = (request.params as { name?: unknown } | undefined)?.name;
-    await this.auditOrLog({
-      type: 'tool.refused',
-      actor: { type: 'agent', id: this.agent.id },
-      sessionId: this.sessionId,
-      payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool, reason: String((error as Error)?.message ?? error) },
-    });
+    await this.recordRefusal((request.params as { name?: unknown } | undefined)?.name, String((error as Error)?.message ?? error));
     if (!this.calls.has(request.id)) return;
     await this.reply(
       refusal(request.id, `Airlock could not process this call (${(error as Error)?.message ?? error}); it was not executed.`),
