@@ -22,6 +22,11 @@ export type DownstreamOptions = {
   keepAliveMs?: number;
   /** How long a POST's SSE headers wait for its first event before they are sent alone (ms, default 50). */
   headersWaitMs?: number;
+  /**
+   * The agent dropped a POST's stream with these requests unanswered. Without an event store
+   * there is no resuming it, so their answers can never reach the agent.
+   */
+  onAbandoned?: (requestIds: RequestId[]) => void;
 };
 
 /** One SSE response: a POST's (its requests' answers) or the session's standalone GET stream. */
@@ -149,11 +154,14 @@ export class DownstreamTransport implements Transport {
     return true;
   }
 
-  private stream(res: ServerResponse, headersWaitMs: number): SseStream {
+  private stream(res: ServerResponse, headersWaitMs: number, onGone?: () => void): SseStream {
     const stream = new SseStream(res, this.headers, {
       keepAliveMs: this.keepAliveMs,
       headersWaitMs,
-      onGone: () => this.open.delete(stream),
+      onGone: () => {
+        this.open.delete(stream);
+        onGone?.();
+      },
     });
     if (!stream.ended) this.open.add(stream);
     return stream;
@@ -205,8 +213,13 @@ export class DownstreamTransport implements Transport {
       res.writeHead(202).end();
       return;
     }
-    // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport)
-    const batch: Batch = { stream: this.stream(res, this.headersWaitMs), unanswered };
+    // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport): the session is told
+    const batch: Batch = {
+      stream: this.stream(res, this.headersWaitMs, () => {
+        if (batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
+      }),
+      unanswered,
+    };
     for (const id of unanswered) this.batches.set(id, batch);
     for (const message of messages) this.onmessage?.(message);
   }

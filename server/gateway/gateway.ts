@@ -287,12 +287,12 @@ export class Gateway {
     return LOOPBACK.has(name) || this.options.allowedHosts.has(name);
   }
 
-  /** Close every session (held calls are cancelled) and stop background work. */
   /** The open MCP session with this id in this process, if any. */
   session(sessionId: string): GatewaySession | undefined {
     return this.sessions.get(sessionId);
   }
 
+  /** Close every session (held calls are cancelled) and stop background work. */
   async close(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.unlistenAgents?.();

@@ -104,6 +104,13 @@ export class GatewaySession {
       onSessionInitialized: (sessionId) => options.onInitialized(sessionId, this),
       keepAliveMs: 15_000,
       headersWaitMs: options.context.headersWaitMs,
+      // a call not yet forwarded whose answer can no longer reach the agent is not run (invariant 1)
+      onAbandoned: (ids) => {
+        for (const id of ids) {
+          const call = this.calls.get(id);
+          if (call) this.cancelCall(call, 'the agent disconnected before the call ran');
+        }
+      },
     });
     this.downstream.onmessage = (message) => {
       this.lastActivity = Date.now();

@@ -8,6 +8,7 @@ import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { getRequestDetail } from '../../server/approvals/queries';
 import { getQueueItem } from '../../server/approvals/queue';
+import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
 import { revokeAgent } from '../../server/auth/agents';
 import { setUserRole } from '../../server/auth/users';
@@ -176,6 +177,30 @@ describe.each(backends())('gateway on %s', (backend) => {
       const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
       return row.status === 'cancelled';
     });
+  });
+
+  it('cancels a held call whose agent dropped the connection without a word: its answer could never arrive', async () => {
+    // the SDK's client gives up on maxTotalTimeout without notifications/cancelled, and close() sends no DELETE
+    const client = await h.connect(token);
+    const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'dropped', amount: 6 } }).catch((e: Error) => e);
+    const request = await h.pending({ tool: 'pay' });
+    await client.close();
+    await call;
+    const row = await eventually(async () => {
+      const [found] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return found.status === 'cancelled' && found;
+    });
+    expect(row.reason).toBe('the agent disconnected before the call ran');
+    // the session itself stays until it is ended or idle: only the call whose stream is gone ends
+    expect(h.airlock.gateway.session(sessionId)).toBeDefined();
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    const { events } = await searchAudit(h.t.database.orm, { requestId: request.id });
+    expect(events.map((e) => e.type)).toContain('approval.cancelled');
+    expect(payCalls()).toHaveLength(before);
   });
 
   it('a session Airlock ends refuses its held call once the cancellation is recorded, and runs nothing that arrives meanwhile', async () => {
