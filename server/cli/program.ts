@@ -395,7 +395,8 @@ export function buildProgram(): Command {
         }
         const content = (result.content ?? []) as { type: string; text?: string }[];
         for (const item of content) out(item.type === 'text' ? (item.text ?? '') : JSON.stringify(item));
-        if (result.isError) process.exitCode = EXIT_FAILURE;
+        // a denied, expired or failed call: scripts must tell it from a result
+        return result.isError ? EXIT_FAILURE : 0;
       }),
     );
 

@@ -8,16 +8,19 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { openDatabase } from '../../db/client';
 import { type Database, query } from '../../db/database';
+import { approvalRequests } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAuditExport } from '../../server/audit/verify';
 import { authenticateAgent } from '../../server/auth/agents';
 import { authenticateApiToken } from '../../server/auth/api-tokens';
 import { authenticatePassword } from '../../server/auth/users';
+import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends, createTestDatabaseUrl } from '../helpers/db';
 
 const BIN = resolve(import.meta.dirname, '../../bin/airlock.mjs');
@@ -425,5 +428,85 @@ describe('airlock connect', () => {
     const host = bridge('http://127.0.0.1:9', '');
     expect(await host.exited).toBe(1);
     expect(host.stderr()).toMatch(/agent token is required/);
+  });
+});
+
+describe('airlock call', () => {
+  let h: TestAirlock;
+  let token: string;
+  let reviewer: Person;
+  beforeAll(async () => {
+    h = await startTestAirlock('pglite', {
+      rules: [{ id: 'payments', tool: 'pay', action: 'require_approval', timeoutSeconds: 60, reason: 'payments need a human' }],
+    });
+    const owner = await h.person('approver');
+    reviewer = await h.person('approver');
+    token = await h.agent(owner.email);
+  });
+  afterAll(() => h?.close());
+
+  const noDb: Target = { env: {}, withDb: () => Promise.reject(new Error('no database')), cleanup: async () => {} };
+  const call = (tool: string, args: object, ...extra: string[]) =>
+    cli(noDb, ['call', 'fixture', tool, JSON.stringify(args), '--url', h.url, '--token', token, ...extra]);
+  const paid = (to: string) => h.executions().filter((e) => e.tool === 'pay' && (e.args as { to?: string }).to === to);
+
+  it('prints a read-only tool’s result and exits 0, ending its MCP session', async () => {
+    const run = await call('lookup', { key: 'k1' });
+    expect(run).toMatchObject({ code: 0, stdout: 'value of k1\n', stderr: '' });
+    const [allowed] = (await searchAudit(h.t.database.orm, { type: 'tool.allowed', limit: 1 })).events;
+    expect(allowed.sessionId).toBeTruthy();
+    await eventually(() => h.airlock.gateway.session(allowed.sessionId ?? '') === undefined);
+  });
+
+  it('a denied call prints the reason, exits 1, and says once that it awaits approval', async () => {
+    const running = call('pay', { to: 'cli-deny', amount: 5 });
+    const request = await h.pending({ tool: 'pay' });
+    // several progress notifications (every 200 ms here) carry the same line
+    await new Promise((r) => setTimeout(r, 1000));
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'not this month' });
+    const run = await running;
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('not this month');
+    expect(run.stderr.match(/awaits human approval/g)).toHaveLength(1);
+    expect(paid('cli-deny')).toHaveLength(0);
+  });
+
+  it('an approved call prints the tool’s result and exits 0', async () => {
+    const running = call('pay', { to: 'cli-approve', amount: 6 });
+    const request = await h.pending({ tool: 'pay' });
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+    expect(await running).toMatchObject({ code: 0, stdout: 'paid 6 to cli-approve\n' });
+    expect(paid('cli-approve')).toHaveLength(1);
+  });
+
+  it('--wait gives up: the held call is cancelled in Airlock, cannot be approved, never runs, and the session ends', async () => {
+    const running = call('pay', { to: 'cli-wait', amount: 7 }, '--wait', '0.02');
+    const request = await h.pending({ tool: 'pay' });
+    const run = await running;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('no answer within 0.02 min: the call was cancelled');
+    const row = await eventually(async () => {
+      const [found] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return found.status === 'cancelled' && found;
+    });
+    expect(row.status).toBe('cancelled');
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    await eventually(() => h.airlock.gateway.session(request.sessionId) === undefined);
+    expect(paid('cli-wait')).toHaveLength(0);
+  });
+
+  it('names the address it cannot reach, and a refused token', async () => {
+    // a port nothing listens on
+    const closed = createServer();
+    const port = await new Promise<number>((done) => closed.listen(0, '127.0.0.1', () => done((closed.address() as AddressInfo).port)));
+    await new Promise((done) => closed.close(done));
+    const unreachable = await cli(noDb, ['call', 'fixture', 'lookup', '{}', '--url', `http://127.0.0.1:${port}`, '--token', token]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toBe(`airlock: cannot reach Airlock at http://127.0.0.1:${port}/mcp/fixture: ECONNREFUSED\n`);
+    const refused = await cli(noDb, ['call', 'fixture', 'lookup', '{}', '--url', h.url, '--token', 'alk_agent_nope']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`airlock: Airlock refused the agent token at ${h.url}/mcp/fixture (401: unknown or revoked agent token)\n`);
   });
 });
