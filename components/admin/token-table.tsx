@@ -16,7 +16,7 @@ export function TokenTable({ tokens }: { tokens: TokenRowData[] }) {
   if (tokens.length === 0)
     return (
       <p className="muted">
-        No API tokens. Create one for a script with <code>npx airlock token add --user EMAIL</code>.
+        No API tokens yet. Create one above, or with <code>npx airlock token add --user EMAIL</code>.
       </p>
     );
   return (

@@ -4,6 +4,7 @@ import type { AuditActor } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
 import { AirlockError } from '../lib/errors';
 import { type Agent, createAgent } from './agents';
+import { type ApiToken, createApiToken } from './api-tokens';
 import { type DatabaseOrExecutor, inTransaction } from './executor';
 import { createUser, findUserByEmail, findUserById, resetPassword, setUserDisabled, setUserRole, type User } from './users';
 import { ZDisplayName, ZEmail, ZLabel, ZPassword, ZRole } from './validation';
@@ -42,6 +43,9 @@ export const ZAdminCreateAgent = z
     upstreams: z.array(ZUpstreamName).max(100).default([]),
   })
   .strict();
+
+/** POST /api/tokens: a personal API token for a script, acting as that person with their role. */
+export const ZAdminCreateToken = z.object({ userEmail: ZEmail, name: ZLabel.default('api') }).strict();
 
 type Actor = { actor: AuditActor };
 
@@ -122,4 +126,17 @@ export async function registerAgent(
   const owner = await findUserByEmail(db, { email: ownerEmail });
   if (!owner) throw new AirlockError('bad_request', `no user with email ${ownerEmail} (the agent's owner must be a user)`);
   return createAgent(db, { name, ownerEmail, upstreams, actor });
+}
+
+export type IssueApiTokenOptions = z.output<typeof ZAdminCreateToken> & { actor: AuditActor };
+
+/** Mint a personal API token from the console: the user is the caller's input, so a miss is `bad_request`. Returns the secret once. */
+export async function issueApiToken(
+  db: DatabaseOrExecutor,
+  { userEmail, name, actor }: IssueApiTokenOptions,
+): Promise<{ token: ApiToken & { userEmail: string }; secret: string }> {
+  const user = await findUserByEmail(db, { email: userEmail });
+  if (!user) throw new AirlockError('bad_request', `no user with email ${userEmail}`);
+  const { token, apiToken } = await createApiToken(db, { userEmail, name, actor });
+  return { token: { ...apiToken, userEmail: user.email }, secret: token };
 }

@@ -27,12 +27,14 @@ export const ZActor = z.object({
 export const ZUserRef = z.union([z.object({ userId: z.string().min(1) }), z.object({ email: ZEmail })]);
 export type UserRef = { userId: string } | { email: string };
 
+/** Every problem of a failed parse on one line: `path: message; …` (for people and for scripts that log it). */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
 /** Parse input at a domain boundary; a failure is a `bad_request` naming every problem. */
 export function parseInput<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) =>
-    issue.path.length > 0 ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
-  );
-  throw new AirlockError('bad_request', problems.join('; '), result.error.issues);
+  throw new AirlockError('bad_request', describeIssues(result.error), result.error.issues);
 }

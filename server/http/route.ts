@@ -1,7 +1,8 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { authSecret } from '../auth/next-auth';
 import type { Permission } from '../auth/permissions';
 import { authenticateRequest, requirePermission, type SessionUser } from '../auth/session';
+import { describeIssues } from '../auth/validation';
 import { AirlockError, isAirlockError } from '../lib/errors';
 import { log } from '../lib/log';
 import { db, runtime } from '../runtime';
@@ -62,7 +63,7 @@ export function withUser<B extends Schema = undefined, Q extends Schema = undefi
 function parse(schema: Schema, input: unknown, where: string): unknown {
   if (!schema) return undefined;
   const result = schema.safeParse(input);
-  if (!result.success) throw new AirlockError('bad_request', `invalid ${where}: ${z.prettifyError(result.error)}`);
+  if (!result.success) throw new AirlockError('bad_request', `invalid ${where}: ${describeIssues(result.error)}`);
   return result.data;
 }
 

@@ -282,6 +282,24 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     expect((await verify()).status).toBe(401);
   });
 
+  it('an admin creates a personal API token on the Users page, shown once, and a script can use it at once', async () => {
+    const page = await reviewer(admin);
+    await page.goto(`${h.url}/admin/users`);
+    const form = page.getByRole('form', { name: 'Create an API token' });
+    await form.getByLabel('Acts as').selectOption(auditor.email);
+    await form.getByLabel('Token name').fill('audit-export');
+    await form.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await page.locator('.admin-secret-value').textContent()) ?? '';
+    expect(secret).toMatch(/^alk_user_/);
+    const status = (await fetch(`${h.url}/api/audit/verify`, { headers: { authorization: `Bearer ${secret}` } })).status;
+    expect(status).toBe(200);
+    // listed without its secret; hidden for good once dismissed
+    const tokens = page.getByRole('table', { name: 'Personal API tokens' });
+    await tokens.getByRole('row').filter({ hasText: 'audit-export' }).waitFor();
+    await page.getByRole('button', { name: 'Done, hide the token' }).click();
+    expect(await page.content()).not.toContain(secret);
+  });
+
   it('works at 390×844: no horizontal scroll on any page, 44 px targets, decision reachable', async () => {
     const page = await reviewer(admin, { width: 390, height: 844 });
     const call = agent.callTool({ name: 'post_note', arguments: { text: `a long note ${'x'.repeat(3000)}`, channel: 'general' } });

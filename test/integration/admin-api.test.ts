@@ -213,6 +213,31 @@ describe.each(backends())('admin API on %s', (backend) => {
     expect((await api('/api/tokens/no-such-token', admin, { method: 'DELETE' })).status).toBe(404);
   });
 
+  it('creates a personal API token for a user, returned once, that acts with that user’s role', async () => {
+    const script = await h.person('auditor');
+    const response = await api('/api/tokens', admin, {
+      method: 'POST',
+      json: { userEmail: script.email.toUpperCase(), name: 'nightly-export' },
+    });
+    expect(response.status).toBe(201);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const { token, secret } = (await response.json()) as { token: { id: string; name: string; userEmail: string }; secret: string };
+    secrets.push(secret);
+    expect(secret).toMatch(/^alk_user_/);
+    expect(token).toMatchObject({ name: 'nightly-export', userEmail: script.email });
+    const as = (path: string, init: RequestInit = {}) =>
+      fetch(`${h.url}${path}`, { ...init, headers: { authorization: `Bearer ${secret}` } });
+    // an auditor's token reads the audit log, and may not decide
+    expect((await as('/api/audit/verify')).status).toBe(200);
+    expect((await as('/api/users')).status).toBe(403);
+    const [row] = await orm().select().from(apiTokens).where(eq(apiTokens.id, token.id));
+    expect(row.tokenHash).not.toContain(secret);
+    expect(JSON.stringify(await (await api('/api/tokens', admin)).json())).not.toContain(secret);
+    expect(await auditByAdmin()).toContainEqual(
+      expect.objectContaining({ type: 'token.created', payload: expect.objectContaining({ tokenId: token.id, email: script.email }) }),
+    );
+  });
+
   it('refuses admin endpoints to approvers and auditors (403) and to the anonymous (401), changing nothing', async () => {
     const target = await userRow(approver.email);
     const [agent] = await orm().select().from(agents).limit(1);
@@ -226,6 +251,7 @@ describe.each(backends())('admin API on %s', (backend) => {
       ['POST', '/api/agents', { name: 'sneaky-bot', ownerEmail: approver.email, upstreams: [] }],
       ['DELETE', `/api/agents/${agent.id}`],
       ['GET', '/api/tokens'],
+      ['POST', '/api/tokens', { userEmail: approver.email, name: 'sneaky-token' }],
       ['DELETE', `/api/tokens/${token.id}`],
     ];
     for (const person of [approver, auditor, null]) {
@@ -239,6 +265,7 @@ describe.each(backends())('admin API on %s', (backend) => {
     expect((await orm().select().from(agents).where(eq(agents.id, agent.id)))[0].revokedAt).toEqual(agent.revokedAt);
     expect(await orm().select().from(agents).where(eq(agents.name, 'sneaky-bot'))).toEqual([]);
     expect((await orm().select().from(apiTokens).where(eq(apiTokens.id, token.id)))[0].revokedAt).toBeNull();
+    expect(await orm().select().from(apiTokens).where(eq(apiTokens.name, 'sneaky-token'))).toEqual([]);
     // reading upstreams is open to every role
     for (const person of [approver, auditor]) expect((await api('/api/upstreams', person)).status).toBe(200);
   });
@@ -248,6 +275,7 @@ describe.each(backends())('admin API on %s', (backend) => {
     const counts = async () => ({
       users: (await orm().select({ n: count() }).from(users))[0].n,
       agents: (await orm().select({ n: count() }).from(agents))[0].n,
+      tokens: (await orm().select({ n: count() }).from(apiTokens))[0].n,
       audit: (await orm().select({ n: count() }).from(auditEvents))[0].n,
     });
     const before = await counts();
@@ -265,11 +293,18 @@ describe.each(backends())('admin API on %s', (backend) => {
       ['POST', '/api/agents', { name: 'ok-bot', ownerEmail: approver.email, upstreams: ['nope'] }, 'unknown upstream nope'],
       ['POST', '/api/agents', { name: 'ok-bot', ownerEmail: 'nobody@example.com', upstreams: [] }, 'no user with email'],
       ['POST', '/api/agents', { name: 'ok-bot', ownerEmail: approver.email, upstreams: 'fixture' }, 'upstreams'],
+      ['POST', '/api/tokens', { userEmail: 'nobody@example.com', name: 'ok-token' }, 'no user with email nobody@example.com'],
+      ['POST', '/api/tokens', { userEmail: approver.email, name: 'bad name!' }, 'name: names are'],
+      ['POST', '/api/tokens', { userEmail: approver.email, name: 'ok-token', role: 'admin' }, 'role'],
+      ['POST', '/api/tokens', { name: 'ok-token' }, 'userEmail'],
     ];
     for (const [method, path, json, mentions] of cases) {
       const response = await api(path, admin, { method, json });
       expect(response.status, `${method} ${path} ${JSON.stringify(json)}`).toBe(400);
-      expect((await response.json()).error.message).toContain(mentions);
+      const { message } = (await response.json()).error;
+      expect(message).toContain(mentions);
+      // one plain line, for a log or a form's alert
+      expect(message).not.toMatch(/[\n✖→]/);
     }
     const notJson = await api('/api/users', admin, { method: 'POST', body: '{"email": ' });
     expect(notJson.status).toBe(400);
@@ -343,6 +378,7 @@ describe.each(backends())('admin API on %s', (backend) => {
       'user.password_reset',
       'agent.created',
       'agent.revoked',
+      'token.created',
     ])
       expect(types, type).toContain(type);
     const created = events.find((e) => e.type === 'user.created' && (e.payload as { email: string }).email === 'new.person@example.com');

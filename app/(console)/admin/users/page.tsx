@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import { AddUserForm } from '@/components/admin/add-user-form';
+import { CreateTokenForm } from '@/components/admin/create-token-form';
 import { NotAllowed } from '@/components/admin/not-allowed';
 import { TokenTable } from '@/components/admin/token-table';
 import { UserTable } from '@/components/admin/user-table';
@@ -57,6 +58,7 @@ export default async function UsersPage() {
             API tokens <span className="muted">({tokens.filter((t) => !t.revokedAt).length} active)</span>
           </h2>
           <p className="muted">Scripts act as a person with these, with that person&apos;s role.</p>
+          <CreateTokenForm people={users.filter((u) => !u.disabled).map((u) => ({ email: u.email, name: u.name, role: u.role }))} />
           <TokenTable
             tokens={sortedTokens.map((t) => ({
               id: t.id,
