@@ -57,6 +57,12 @@ export type Airlock = {
 };
 
 const root = resolve(import.meta.dirname, '..');
+/**
+ * next-auth (v4) builds its redirects and callback URLs (sign-in, sign-out, single sign-on)
+ * from NEXTAUTH_URL, else http://localhost:3000. Unless the operator set it, it is the
+ * console's public URL, so another PORT or a public address needs no second setting.
+ */
+const nextAuthUrlSet = Boolean(process.env.NEXTAUTH_URL);
 
 /**
  * Start one Airlock process: the database (migrated), the MCP gateway at /mcp/*, the
@@ -115,6 +121,8 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     /\/$/,
     '',
   );
+
+  if (!nextAuthUrlSet) process.env.NEXTAUTH_URL = publicUrl;
 
   let closing: Promise<void> | undefined;
   // once, however many callers ask (a second signal, a test and its teardown)

@@ -99,6 +99,26 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
+  it('next-auth’s redirects and callback URLs name the console’s own address, not localhost:3000', async () => {
+    const publicUrl = h.airlock.gateway.context.publicUrl;
+    expect(publicUrl).not.toBe('http://localhost:3000');
+    const providers = (await (await fetch(`${h.url}/api/auth/providers`)).json()) as Record<string, { signinUrl: string }>;
+    expect(providers.credentials.signinUrl).toBe(`${publicUrl}/api/auth/signin/credentials`);
+    // sign-out, as the console's button sends it: the browser follows the URL it gets back
+    const csrf = await fetch(`${h.url}/api/auth/csrf`);
+    const { csrfToken } = (await csrf.json()) as { csrfToken: string };
+    const cookie = csrf.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0])
+      .join('; ');
+    const signOut = await fetch(`${h.url}/api/auth/signout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, origin: publicUrl },
+      body: new URLSearchParams({ csrfToken, callbackUrl: `${publicUrl}/signin`, json: 'true' }),
+    });
+    expect(await signOut.json()).toEqual({ url: `${publicUrl}/signin` });
+  });
+
   it('refuses the API without credentials', async () => {
     expect((await api('/api/approvals?status=pending', null)).status).toBe(401);
     const forged = await fetch(`${h.url}/api/approvals`, { headers: { authorization: 'Bearer alk_user_forged' } });
