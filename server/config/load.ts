@@ -7,13 +7,20 @@ import { type Config, type ConfigInput, type UpstreamConfig, ZConfig } from './s
 
 export class ConfigError extends Error {}
 
-/** The built-in demo upstream: an MCP server of this project over stdio, so the demo works offline. */
+/**
+ * The built-in demo upstream: an MCP server of this project over stdio, so the demo works
+ * offline. Shared by every session: the fake company's books are one set for everyone (a
+ * transfer approved in one session shows in the next one's balance), a session opens in
+ * milliseconds rather than after a process start, and it asks agents nothing (no sampling,
+ * elicitation or roots), which is what `shared` needs.
+ */
 export function demoUpstream(): UpstreamConfig {
   return {
     transport: 'stdio',
     command: process.execPath,
     args: ['--import', 'tsx', resolve(import.meta.dirname, '../demo/server.ts')],
     env: {},
+    shared: true,
   };
 }
 

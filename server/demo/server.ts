@@ -5,8 +5,9 @@
  *   node --import tsx server/demo/server.ts
  *
  * Four read-only tools and five risky ones, each with honest annotations, plus one resource and one prompt.
- * State lives in this process: Airlock starts one per session, so a session sees its own changes
- * (a transfer moves money that get_balance then reports) and nobody else's.
+ * State lives in this process. Airlock runs one for every session (`shared: true`), so changes are
+ * the company's (a transfer moves money that get_balance then reports, in any session) until
+ * Airlock restarts; a client that starts the server itself gets a company of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';

@@ -118,6 +118,13 @@ describe('quick start: npm start on the embedded database', () => {
     expect(result.isError).toBeFalsy();
     expect(callText(result)).toContain('250');
     await client.close();
+    // the demo company's books are one for every session: the next agent session sees the transfer
+    const later = await agent();
+    const balance = JSON.parse(callText(await later.callTool({ name: 'get_balance', arguments: { account: 'ACC-1001' } }))) as {
+      balance: number;
+    };
+    expect(balance.balance).toBe(182_340.55 - 250);
+    await later.close();
   });
 
   it('a denied transfer returns the reviewer’s reason to the agent', async () => {
