@@ -216,13 +216,11 @@ export async function loadOutcomes(db: Executor, ids: string[]): Promise<Outcome
       status: approvalRequests.status,
       reason: approvalRequests.reason,
       decidedBy: approvalRequests.decidedBy,
-      decidedByEmail: users.email,
       approvedArguments: approvalRequests.approvedArguments,
       approvedArgumentsDigest: approvalRequests.approvedArgumentsDigest,
       argumentsDigest: approvalRequests.argumentsDigest,
     })
     .from(approvalRequests)
-    .leftJoin(users, eq(users.id, approvalRequests.decidedBy))
     .where(and(inArray(approvalRequests.id, ids), sql`${approvalRequests.status} <> 'pending'`));
 }
 

@@ -31,7 +31,7 @@ export type DecisionInput = z.infer<typeof ZDecision>;
 export type Outcome = Pick<
   ApprovalRequest,
   'id' | 'status' | 'reason' | 'decidedBy' | 'approvedArguments' | 'approvedArgumentsDigest' | 'argumentsDigest'
-> & { decidedByEmail?: string | null };
+>;
 
 /** The rule snapshot stored with each request. */
 export type RuleSnapshot = { id: string; reason?: string; timeoutSeconds?: number; allowEdit?: boolean; maxGrantMinutes?: number };

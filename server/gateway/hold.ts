@@ -121,10 +121,10 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
     case 'approved':
       return executeApproved(session, request, approval, outcome);
     case 'denied': {
-      const who = outcome.decidedByEmail ? ` (${outcome.decidedByEmail})` : '';
+      // who denied stays in the console and the audit log: the agent may be the one under an attacker's control
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
       return session.reply(
-        refusal(request.id, `A reviewer denied this call${who}${why}. It was not executed; do not retry it unchanged.`, {
+        refusal(request.id, `A reviewer denied this call${why}. It was not executed; do not retry it unchanged.`, {
           ...meta,
           reason: outcome.reason,
         }),

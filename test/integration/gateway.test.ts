@@ -103,7 +103,8 @@ describe.each(backends())('gateway on %s', (backend) => {
     const result = (await call) as CallResult;
     expect(result.isError).toBe(true);
     expect(callText(result)).toContain('unknown payee');
-    expect(callText(result)).toContain(reviewer.email);
+    // the reviewer's identity is not the agent's to know
+    expect(callText(result)).not.toContain(reviewer.email);
     expect(payCalls()).toHaveLength(before);
   });
 
