@@ -11,8 +11,23 @@ export type VerifyResult = { ok: true; count: number; lastHash: string } | { ok:
 
 type Failure = Extract<VerifyResult, { ok: false }>;
 
+/**
+ * A row's hash as recorded earlier (what `audit verify` printed as the head, kept elsewhere):
+ * a chain alone cannot reveal rows cut off its end, or a log rewritten from the start, but
+ * it must still pass through this row with this hash.
+ */
+export type Checkpoint = { seq: number; hash: string };
+
+/** Parse `SEQ:HASH` (as `audit verify` prints them); null when malformed. */
+export function parseCheckpoint(text: string): Checkpoint | null {
+  const match = /^(\d+):([0-9a-f]{64})$/.exec(text.trim());
+  return match ? { seq: Number(match[1]), hash: match[2] } : null;
+}
+
+export type VerifyOptions = { checkpoint?: Checkpoint };
+
 /** Checks rows one at a time, in chain order, remembering only the previous row. */
-function chainChecker() {
+function chainChecker({ checkpoint }: VerifyOptions = {}) {
   let prev = { seq: 0, hash: GENESIS_HASH };
   let count = 0;
   const fail = (seq: number, reason: string): Failure => ({ ok: false, count, seq, reason });
@@ -27,13 +42,19 @@ function chainChecker() {
           : fail(row.seq, `row ${row.seq}: prev_hash does not match row ${prev.seq} (reordered or deleted?)`);
       }
       if (row.hash !== auditHash(row)) return fail(row.seq, `row ${row.seq}: hash does not match its content (edited?)`);
+      if (checkpoint?.seq === row.seq && row.hash !== checkpoint.hash) {
+        return fail(row.seq, `row ${row.seq}: hash differs from the checkpoint (the log was rewritten up to here?)`);
+      }
       prev = row;
       count += 1;
       return null;
     },
     /** A failure at the row expected next, for input that is not a row at all. */
     failNext: (reason: string) => fail(prev.seq + 1, reason),
-    done: (): VerifyResult => ({ ok: true, count, lastHash: prev.hash }),
+    done: (): VerifyResult =>
+      checkpoint && prev.seq < checkpoint.seq
+        ? fail(prev.seq + 1, `the log ends at row ${prev.seq}, before the checkpoint's row ${checkpoint.seq} (rows cut off the end?)`)
+        : { ok: true, count, lastHash: prev.hash },
   };
 }
 
@@ -42,8 +63,8 @@ function chainChecker() {
  * prev_hash is the previous row's hash, and each hash matches its row. Reports the
  * first bad row. Reads in pages, so it runs in constant memory on any size of log.
  */
-export async function verifyAudit(db: Executor, options: { pageSize?: number } = {}): Promise<VerifyResult> {
-  const checker = chainChecker();
+export async function verifyAudit(db: Executor, options: VerifyOptions & { pageSize?: number } = {}): Promise<VerifyResult> {
+  const checker = chainChecker(options);
   for await (const row of readAuditInOrder(db, options.pageSize)) {
     const failure = checker.check(row);
     if (failure) return failure;
@@ -55,8 +76,11 @@ export async function verifyAudit(db: Executor, options: { pageSize?: number } =
  * Verify an export made by `exportAudit` without the database, e.g.
  * `verifyAuditExport(readline.createInterface({ input: createReadStream(file) }))`.
  */
-export async function verifyAuditExport(lines: AsyncIterable<string> | Iterable<string>): Promise<VerifyResult> {
-  const checker = chainChecker();
+export async function verifyAuditExport(
+  lines: AsyncIterable<string> | Iterable<string>,
+  options: VerifyOptions = {},
+): Promise<VerifyResult> {
+  const checker = chainChecker(options);
   let lineNumber = 0;
   for await (const line of lines) {
     lineNumber += 1;

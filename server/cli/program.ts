@@ -1,4 +1,5 @@
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -7,7 +8,7 @@ import type { Database } from '../../db/database';
 import { roles } from '../../db/schema';
 import type { AuditActor } from '../audit/append';
 import { exportAudit } from '../audit/search';
-import { verifyAudit } from '../audit/verify';
+import { parseCheckpoint, type VerifyResult, verifyAudit, verifyAuditExport } from '../audit/verify';
 import { createAgent, listAgents, revokeAgent } from '../auth/agents';
 import { createApiToken, listApiTokens, revokeApiToken } from '../auth/api-tokens';
 import { createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../auth/users';
@@ -300,16 +301,32 @@ export function buildProgram(): Command {
   const audit = program.command('audit').description('the hash-chained audit log');
   audit
     .command('verify')
-    .description('check the whole chain; exit 1 naming the first bad row')
+    .description('check the whole chain (of the database, or of an export); exit 1 naming the first bad row')
+    .option('--file <file>', 'verify a file written by `audit export` instead of the database (- for stdin); needs no database')
+    .option('--checkpoint <seq:hash>', 'a head printed by an earlier verify: the chain must still pass through it')
     .action(
-      action(async () => {
-        const result = await withDatabase((db) => verifyAudit(db.orm));
+      action(async (opts: { file?: string; checkpoint?: string }) => {
+        const checkpoint = opts.checkpoint === undefined ? undefined : parseCheckpoint(opts.checkpoint);
+        if (checkpoint === null) throw new CliError(EXIT_FAILURE, 'invalid --checkpoint: give SEQ:HASH as verify prints it, e.g. 42:3f0c…');
+        let result: VerifyResult;
+        if (opts.file !== undefined) {
+          const input = opts.file === '-' ? process.stdin : createReadStream(opts.file);
+          const opened = new Promise<void>((resolve, reject) => {
+            if (opts.file === '-') return resolve();
+            input.once('open', () => resolve());
+            input.once('error', (error: Error) => reject(new CliError(EXIT_FAILURE, `cannot read ${opts.file}: ${describe(error)}`)));
+          });
+          await opened;
+          result = await verifyAuditExport(createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }), { checkpoint });
+        } else {
+          result = await withDatabase((db) => verifyAudit(db.orm, { checkpoint }));
+        }
         if (!result.ok) {
           err(`audit chain BROKEN at seq ${result.seq}: ${result.reason} (${result.count} events verified before it)`);
           return EXIT_FAILURE;
         }
-        // keep the head hash: a later run showing fewer events or another head means rows were cut off the end
-        out(`audit chain intact: ${result.count} events, head ${result.lastHash}`);
+        // keep the head: a later verify with --checkpoint catches rows cut off the end, which the chain alone cannot
+        out(`audit chain intact: ${result.count} events, head ${result.count}:${result.lastHash}`);
       }),
     );
   audit

@@ -220,7 +220,7 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
       const run = await cli(target, ['audit', 'verify']);
       expect(run.code).toBe(0);
       const events = await counts();
-      expect(run.stdout.trim()).toMatch(new RegExp(`^audit chain intact: ${events.events} events, head [0-9a-f]{64}$`));
+      expect(run.stdout.trim()).toMatch(new RegExp(`^audit chain intact: ${events.events} events, head ${events.events}:[0-9a-f]{64}$`));
     });
 
     it('export writes JSON lines that verify offline', async () => {
@@ -237,6 +237,49 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
         expect(toStdout.stdout.trimEnd().split('\n')).toEqual(lines);
       } finally {
         rmSync(file, { force: true });
+      }
+    });
+
+    it('verify --file checks an export without the database, and --checkpoint catches rows cut off its end', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'airlock-export-'));
+      const file = join(dir, 'audit.jsonl');
+      try {
+        expect((await cli(target, ['audit', 'export', '--out', file])).code).toBe(0);
+        const head = /head (\d+:[0-9a-f]{64})$/.exec((await cli(target, ['audit', 'verify'])).stdout.trim())?.[1] ?? '';
+        // no database at all: the file is all it reads
+        const noDb = { ...target, env: { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', AIRLOCK_DATA_DIR: join(dir, 'none') } };
+        const whole = await cli(noDb, ['audit', 'verify', '--file', file, '--checkpoint', head]);
+        expect(whole).toMatchObject({ code: 0, stderr: '' });
+        expect(whole.stdout.trim()).toBe(`audit chain intact: ${head.split(':')[0]} events, head ${head}`);
+        expect((await cli(noDb, ['audit', 'verify', '--file', '-'], readFileSync(file, 'utf8'))).code).toBe(0);
+
+        const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+        const cut = join(dir, 'cut.jsonl');
+        writeFileSync(cut, `${lines.slice(0, -1).join('\n')}\n`);
+        // the chain alone cannot tell a shorter log from an older one; the checkpoint can
+        expect((await cli(noDb, ['audit', 'verify', '--file', cut])).code).toBe(0);
+        const truncated = await cli(noDb, ['audit', 'verify', '--file', cut, '--checkpoint', head]);
+        expect(truncated.code).toBe(1);
+        expect(truncated.stderr).toMatch(
+          new RegExp(`BROKEN at seq ${lines.length}: the log ends at row ${lines.length - 1}, before the checkpoint`),
+        );
+
+        const edited = join(dir, 'edited.jsonl');
+        const second = JSON.parse(lines[1]) as { payload: unknown };
+        writeFileSync(
+          edited,
+          [lines[0], JSON.stringify({ ...second, payload: { email: 'mallory@example.com' } }), ...lines.slice(2)].join('\n'),
+        );
+        const tampered = await cli(noDb, ['audit', 'verify', '--file', edited]);
+        expect(tampered.code).toBe(1);
+        expect(tampered.stderr).toMatch(/BROKEN at seq 2: .*hash does not match its content/);
+
+        const badCheckpoint = await cli(noDb, ['audit', 'verify', '--file', file, '--checkpoint', 'latest']);
+        expect(badCheckpoint).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid --checkpoint: give SEQ:HASH') });
+        const missing = await cli(noDb, ['audit', 'verify', '--file', join(dir, 'nope.jsonl')]);
+        expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining(`cannot read ${join(dir, 'nope.jsonl')}`) });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
       }
     });
 
