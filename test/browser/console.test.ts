@@ -6,6 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
+import { parseCheckpoint, verifyAudit } from '../../server/audit/verify';
 import { setUserDisabled } from '../../server/auth/users';
 import { type CallResult, callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { browserAvailable, horizontalOverflow, launch, signIn } from '../helpers/browser';
@@ -298,6 +299,22 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     await tokens.getByRole('row').filter({ hasText: 'audit-export' }).waitFor();
     await page.getByRole('button', { name: 'Done, hide the token' }).click();
     expect(await page.content()).not.toContain(secret);
+  });
+
+  it('an auditor verifies the chain on the Audit page and copies its head as a checkpoint that verify accepts', async () => {
+    const page = await reviewer(auditor);
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(h.url).origin });
+    await page.goto(`${h.url}/audit`);
+    await page.getByRole('link', { name: 'Verify the hash chain' }).click();
+    await page.getByRole('status').filter({ hasText: 'Chain intact' }).waitFor();
+    await page.getByRole('button', { name: 'Copy the head as a checkpoint for audit verify --checkpoint' }).click();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    const checkpoint = parseCheckpoint(copied);
+    expect(checkpoint).not.toBeNull();
+    expect(await verifyAudit(h.t.database.orm, { checkpoint: checkpoint ?? undefined })).toMatchObject({ ok: true });
+    // the same head with another hash is a rewritten log
+    const forged = { seq: checkpoint?.seq ?? 1, hash: '0'.repeat(64) };
+    expect(await verifyAudit(h.t.database.orm, { checkpoint: forged })).toMatchObject({ ok: false });
   });
 
   it('works at 390×844: no horizontal scroll on any page, 44 px targets, decision reachable', async () => {

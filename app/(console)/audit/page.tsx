@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
+import { CopyButton } from '@/components/ui/copy-button';
 import { searchAudit } from '@/server/audit/search';
 import { verifyAudit } from '@/server/audit/verify';
 import { allowed, requirePageUser } from '@/server/http/page-user';
@@ -48,7 +49,15 @@ export default async function AuditPage({ searchParams }: Props) {
         </p>
       ) : verification.ok ? (
         <p className="alert alert-ok" role="status">
-          Chain intact: {verification.count} events, head <code className="digest">{verification.lastHash.slice(0, 16)}…</code>
+          Chain intact: {verification.count} events, head{' '}
+          <code className="digest">
+            {verification.count}:{verification.lastHash.slice(0, 16)}…
+          </code>{' '}
+          <CopyButton
+            value={`${verification.count}:${verification.lastHash}`}
+            label="Copy checkpoint"
+            ariaLabel="Copy the head as a checkpoint for audit verify --checkpoint"
+          />
         </p>
       ) : (
         <p className="alert alert-error" role="alert">
