@@ -109,6 +109,8 @@ export async function listApiTokens(db: DatabaseOrExecutor, options: { userEmail
  * once a minute per token, a conditional update of `last_used_at`.
  */
 export async function authenticateApiToken(db: DatabaseOrExecutor, token: string | null | undefined): Promise<User> {
+  if (typeof token === 'string' && token.startsWith('alk_agent_'))
+    throw new AirlockError('unauthorized', 'this is an agent token, for /mcp/<upstream>; the API takes a person’s token (alk_user_…)');
   if (typeof token !== 'string' || !token.startsWith(USER_TOKEN_PREFIX) || token.length > 200)
     throw new AirlockError('unauthorized', 'missing or malformed API token');
   const handle = executor(db);

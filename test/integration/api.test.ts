@@ -123,6 +123,10 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect((await api('/api/approvals?status=pending', null)).status).toBe(401);
     const forged = await fetch(`${h.url}/api/approvals`, { headers: { authorization: 'Bearer alk_user_forged' } });
     expect(forged.status).toBe(401);
+    // an agent's token is for /mcp: said so, rather than "malformed"
+    const agentToken = await fetch(`${h.url}/api/approvals`, { headers: { authorization: `Bearer ${token}` } });
+    expect(agentToken.status).toBe(401);
+    expect((await agentToken.json()).error.message).toContain('this is an agent token, for /mcp/<upstream>');
   });
 
   it('lists a held call, approves it, and the agent gets its result', async () => {
