@@ -54,6 +54,8 @@ export function auditHash(row: Omit<AuditEvent, 'hash'>): string {
 
 const APPEND_COLUMNS = 'first_seq, prev_hash, hashes';
 const APPEND_CALL = `select ${APPEND_COLUMNS} from airlock_audit_append_batch`;
+/** The same for a single event (`airlock_audit_append_one`, same chain, same answer). */
+const APPEND_ONE_CALL = `select ${APPEND_COLUMNS} from airlock_audit_append_one($1, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9)`;
 /** What `airlock_audit_append_batch` answers: event i got seq `first_seq + i` and hash `hashes[i]`. */
 type AppendRow = { first_seq: number | string; prev_hash: string; hashes: string[] };
 
@@ -81,7 +83,7 @@ function prepare(inputs: (AuditInput | SerializedAuditInput)[]) {
     payload: payloadText,
     digest: contentDigest(content, payloadText),
   }));
-  return { prepared, json: JSON.stringify(events) };
+  return { prepared, events, json: () => JSON.stringify(events) };
 }
 
 function assemble(prepared: ReturnType<typeof prepare>['prepared'], rows: AppendRow[]): AuditEvent[] {
@@ -115,7 +117,7 @@ export async function appendAudit(tx: Executor, inputs: AuditInput | AuditInput[
     prepared,
     await query<AppendRow>(
       tx,
-      sql`select ${sql.raw(APPEND_COLUMNS)}${notifyColumn(notify)} from airlock_audit_append_batch(${json}::jsonb)`,
+      sql`select ${sql.raw(APPEND_COLUMNS)}${notifyColumn(notify)} from airlock_audit_append_batch(${json()}::jsonb)`,
     ),
   );
 }
@@ -139,7 +141,7 @@ export async function appendAuditIfChanged(
     db,
     sql`with changed as ${change} select ${sql.raw(APPEND_COLUMNS)}${notifyColumn(notify)}
         from (select 1 as one from changed limit 1) c,
-        lateral airlock_audit_append_batch(case when c.one = 1 then ${json}::jsonb end) a`,
+        lateral airlock_audit_append_batch(case when c.one = 1 then ${json()}::jsonb end) a`,
   );
   return rows.length === 0 ? null : assemble(prepared, rows);
 }
@@ -150,6 +152,22 @@ export async function appendAuditIfChanged(
  */
 export async function appendAuditNow(database: Database, inputs: (AuditInput | SerializedAuditInput)[]): Promise<AuditEvent[]> {
   if (inputs.length === 0) return [];
-  const { prepared, json } = prepare(inputs);
-  return assemble(prepared, await database.raw<AppendRow>(`${APPEND_CALL}($1::jsonb)`, [json]));
+  const { prepared, events, json } = prepare(inputs);
+  if (events.length > 1) return assemble(prepared, await database.raw<AppendRow>(`${APPEND_CALL}($1::jsonb)`, [json()]));
+  // one event, the commonest case: its fields as parameters, not a document to parse
+  const [e] = events;
+  return assemble(
+    prepared,
+    await database.raw<AppendRow>(APPEND_ONE_CALL, [
+      e.id,
+      e.at,
+      e.type,
+      e.actorType,
+      e.actorId,
+      e.requestId,
+      e.sessionId,
+      e.payload,
+      e.digest,
+    ]),
+  );
 }
