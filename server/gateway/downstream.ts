@@ -222,6 +222,8 @@ export class DownstreamTransport implements Transport {
     };
     for (const id of unanswered) this.batches.set(id, batch);
     for (const message of messages) this.onmessage?.(message);
+    // the agent left while the gateway authenticated it: its requests are known now, and abandoned already
+    if (batch.stream.ended && batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {

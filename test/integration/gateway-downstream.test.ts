@@ -21,6 +21,8 @@ describe('DownstreamTransport', () => {
   let server: Server;
   let url: string;
   let received: JSONRPCMessage[];
+  /** What the transport reported as abandoned by the agent, one array per report. */
+  let abandoned: unknown[][];
   /** How long the server waits before handing a request to the transport (the gateway authenticates meanwhile). */
   let delayMs: number;
 
@@ -30,24 +32,27 @@ describe('DownstreamTransport', () => {
     'mcp-session-id': transport.sessionId ?? '',
     'mcp-protocol-version': '2025-06-18',
   });
-  /** A raw HTTP request on its own socket, dropped by the agent `dropAfterMs` after it is sent. */
-  const sendAndDrop = (method: string, body: string, dropAfterMs: number) =>
-    new Promise<void>((resolve, reject) => {
-      const socket = connect(Number(new URL(url).port), '127.0.0.1');
-      socket.on('error', reject);
-      const lines = [`${method} / HTTP/1.1`, 'host: 127.0.0.1', ...Object.entries(headers()).map(([k, v]) => `${k}: ${v}`)];
-      if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
-      socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
-      setTimeout(() => {
-        socket.destroy();
-        resolve();
-      }, dropAfterMs);
-    });
+  /** A raw HTTP request on its own socket, which the agent drops when the test says. */
+  const sendRaw = (method: string, body: string) => {
+    const socket = connect(Number(new URL(url).port), '127.0.0.1');
+    socket.on('error', () => {});
+    const lines = [`${method} / HTTP/1.1`, 'host: 127.0.0.1', ...Object.entries(headers()).map(([k, v]) => `${k}: ${v}`)];
+    if (body) lines.push(`content-length: ${Buffer.byteLength(body)}`);
+    socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+    return { drop: () => socket.destroy() };
+  };
+  /** The same, dropped `dropAfterMs` after it is sent. */
+  const sendAndDrop = async (method: string, body: string, dropAfterMs: number) => {
+    const request = sendRaw(method, body);
+    await new Promise((resolve) => setTimeout(resolve, dropAfterMs));
+    request.drop();
+  };
 
   beforeEach(async () => {
     delayMs = 0;
     received = [];
-    transport = new DownstreamTransport({ onSessionInitialized: () => {}, keepAliveMs: 50 });
+    abandoned = [];
+    transport = new DownstreamTransport({ onSessionInitialized: () => {}, keepAliveMs: 50, onAbandoned: (ids) => abandoned.push(ids) });
     transport.onmessage = (message) => received.push(message);
     server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
@@ -114,5 +119,38 @@ describe('DownstreamTransport', () => {
       `event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { content: [] } })}\n\n`,
     );
     await expect(transport.send({ jsonrpc: '2.0', id: 2, result: { content: [] } })).rejects.toThrow(/No connection/);
+  });
+
+  it('reports the requests a dropped POST left unanswered, and only those', async () => {
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'x' } });
+    const request = sendRaw('POST', JSON.stringify([call(11), call(12)]));
+    await eventually(() => received.filter((m) => 'id' in m && (m.id === 11 || m.id === 12)).length === 2);
+    await transport.send({ jsonrpc: '2.0', id: 11, result: { content: [] } });
+    request.drop();
+    await eventually(() => abandoned.length === 1);
+    expect(abandoned).toEqual([[12]]);
+  });
+
+  it('reports the requests of a POST whose agent left before the transport saw it, once they are dispatched', async () => {
+    delayMs = 200;
+    await sendAndDrop('POST', JSON.stringify({ jsonrpc: '2.0', id: 21, method: 'tools/call', params: { name: 'x' } }), 20);
+    await eventually(() => abandoned.length === 1);
+    // dispatched first, so the session knows the call it is told about
+    expect(received.some((m) => 'id' in m && m.id === 21)).toBe(true);
+    expect(abandoned).toEqual([[21]]);
+  });
+
+  it('reports nothing when Airlock ends the stream: every request answered or ended, or the session closed', async () => {
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'x' } });
+    const answered = fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify([call(31), call(32)]) });
+    const open = fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(call(33)) });
+    await eventually(() => received.filter((m) => 'id' in m && [31, 32, 33].includes(m.id as number)).length === 3);
+    await transport.send({ jsonrpc: '2.0', id: 31, result: { content: [] } });
+    transport.endRequest(32);
+    await (await answered).text();
+    await transport.close();
+    await (await open).text();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(abandoned).toEqual([]);
   });
 });
