@@ -151,6 +151,9 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       upstreams: () => config.upstreams,
       publicUrl,
       instanceId,
+      sessionIdleMs: config.sessions.idleMinutes * 60_000,
+      maxSessions: config.sessions.max,
+      maxSessionsPerAgent: config.sessions.maxPerAgent,
       allowedHosts: (process.env.AIRLOCK_ALLOWED_HOSTS ?? '')
         .split(',')
         .map((h) => h.trim())

@@ -35,6 +35,22 @@ export const ZConfig = z
     rules: z.array(ZRule).default([]),
     /** Serve the built-in `demo` upstream (default true). */
     demo: z.boolean().default(true),
+    /** Agents' MCP sessions in each Airlock process (each may run an upstream process of its own). */
+    sessions: z
+      .object({
+        /** A session with nothing in flight for this long is closed, with its upstream (minutes). */
+        idleMinutes: z
+          .number()
+          .positive()
+          .max(7 * 24 * 60)
+          .default(30),
+        /** Most sessions open at once in one process. */
+        max: z.number().int().positive().max(100_000).default(500),
+        /** Most sessions open at once for one agent: one leaking or hijacked agent cannot take them all. */
+        maxPerAgent: z.number().int().positive().max(100_000).default(50),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((config, ctx) => {

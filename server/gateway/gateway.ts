@@ -32,6 +32,8 @@ export type GatewayOptions = {
   sessionIdleMs?: number;
   /** Most concurrent sessions per process (each may run an upstream process). */
   maxSessions?: number;
+  /** Most concurrent sessions of one agent in this process. */
+  maxSessionsPerAgent?: number;
   progressIntervalMs?: number;
   /** How long a POST's SSE headers wait for its first event before they are sent alone (ms, default 50). */
   headersWaitMs?: number;
@@ -61,6 +63,7 @@ export class Gateway {
       maxBodyBytes: 1024 * 1024,
       sessionIdleMs: 30 * 60_000,
       maxSessions: 500,
+      maxSessionsPerAgent: 50,
       progressIntervalMs: 10_000,
       headersWaitMs: 50,
       recheckMs: 2_000,
@@ -99,7 +102,9 @@ export class Gateway {
       this.lease = new InstanceLease(this.context.database, this.context.instanceId, { heartbeatMs: this.options.heartbeatMs });
       await this.lease.start();
     }
-    this.sweepTimer = setInterval(() => void this.sweep(), 30_000);
+    // every 30 s, or more often when sessions may only idle briefly (closed within 1.5 × their idle time)
+    const sweepMs = Math.min(30_000, Math.max(1_000, Math.floor(this.options.sessionIdleMs / 2)));
+    this.sweepTimer = setInterval(() => void this.sweep(), sweepMs);
     this.sweepTimer.unref();
   }
 
@@ -251,6 +256,17 @@ export class Gateway {
     }
     if (this.sessions.size >= this.options.maxSessions) {
       return sendJsonRpcError(res, 503, -32000, 'too many MCP sessions on this Airlock instance; try again later');
+    }
+    let open = 0;
+    for (const session of this.sessions.values()) if (session.agent.id === agent.id) open += 1;
+    if (open >= this.options.maxSessionsPerAgent) {
+      const limit = this.options.maxSessionsPerAgent;
+      return sendJsonRpcError(
+        res,
+        429,
+        -32000,
+        `agent ${agent.name} has ${open} MCP sessions open on this Airlock instance, the most allowed (${limit}): end one (DELETE) or let an idle one close`,
+      );
     }
     const session = new GatewaySession({
       context: this.context,

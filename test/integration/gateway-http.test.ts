@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
 import { revokeAgent } from '../../server/auth/agents';
-import { startTestAirlock, type TestAirlock } from '../helpers/airlock';
+import { eventually, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
 const initialize = {
@@ -357,5 +357,55 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     expect((result.content as { text: string }[])[0].text).toBe('value of still-up');
     const health = await fetch(`${h.url}/api/health`);
     expect(await health.json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe.each(backends())('gateway session limits on %s', (backend) => {
+  let h: TestAirlock;
+  let owner: Awaited<ReturnType<TestAirlock['person']>>;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, {
+      sessions: { maxPerAgent: 2, idleMinutes: 0.05 },
+      rules: [{ id: 'held', tool: 'pay', action: 'require_approval', timeoutSeconds: 60 }],
+    });
+    owner = await h.person('approver');
+  });
+  afterAll(() => h?.close());
+
+  const sessionIdOf = (client: { transport: unknown }) => (client.transport as { sessionId?: string }).sessionId ?? '';
+
+  it('refuses an agent’s session beyond its limit with 429 naming it, while other agents still get theirs', async () => {
+    const greedy = await h.agent(owner.email, 'greedy-agent');
+    const first = await h.connect(greedy);
+    await h.connect(greedy);
+    const third = await fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: mcpHeaders(greedy), body: JSON.stringify(initialize) });
+    expect(third.status).toBe(429);
+    expect((await third.json()).error.message).toContain(
+      'agent greedy-agent has 2 MCP sessions open on this Airlock instance, the most allowed (2)',
+    );
+    // another agent is not held back by this one
+    const other = await h.connect(await h.agent(owner.email, 'modest-agent'));
+    expect((await other.callTool({ name: 'lookup', arguments: { key: 'k' } })).isError).toBeFalsy();
+    // ending a session frees its place
+    await (first.transport as { terminateSession?: () => Promise<void> }).terminateSession?.();
+    const again = await fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: mcpHeaders(greedy), body: JSON.stringify(initialize) });
+    expect(again.status).toBe(200);
+    await again.body?.cancel();
+  });
+
+  it('closes a session idle past sessions.idleMinutes, but not one holding a call', async () => {
+    const agent = await h.agent(owner.email, 'idle-agent');
+    const idle = await h.connect(agent);
+    const holding = await h.connect(agent);
+    const call = holding.callTool({ name: 'pay', arguments: { to: 'idle-test', amount: 1 } }).catch((error: Error) => error);
+    const request = await h.pending({ sessionId: sessionIdOf(holding) });
+    // 0.05 min is 3 s, and the sweep runs every 1.5 s: closed within about 4.5 s
+    await eventually(() => h.airlock.gateway.session(sessionIdOf(idle)) === undefined, 15_000);
+    expect(h.airlock.gateway.session(sessionIdOf(holding))).toBeDefined();
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('pending');
+    await decide(h.t.database, { requestId: request.id, user: { id: (await h.person('approver')).id }, decision: 'deny', reason: 'test' });
+    await call;
   });
 });

@@ -105,6 +105,14 @@ describe('rule and config validation', () => {
     expect(() => parseConfig({ upstreams: { web: { transport: 'http', url: 'ftp://x' } } })).toThrow(/invalid/);
   });
 
+  it('sets session limits with defaults, and refuses nonsense ones', () => {
+    expect(parseConfig({}).sessions).toEqual({ idleMinutes: 30, max: 500, maxPerAgent: 50 });
+    expect(parseConfig({ sessions: { maxPerAgent: 5 } }).sessions).toEqual({ idleMinutes: 30, max: 500, maxPerAgent: 5 });
+    expect(() => parseConfig({ sessions: { maxPerAgent: 0 } })).toThrow(/sessions\.maxPerAgent/);
+    expect(() => parseConfig({ sessions: { idleMinutes: -1 } })).toThrow(/sessions\.idleMinutes/);
+    expect(() => parseConfig({ sessions: { perAgent: 5 } })).toThrow(/perAgent/);
+  });
+
   it('adds the demo upstream and its rules after the configured ones', () => {
     const config = parseConfig({ rules: [{ id: 'mine', upstream: 'demo', tool: 'send_email', action: 'deny' }] });
     expect(config.upstreams.demo).toBeDefined();
