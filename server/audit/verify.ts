@@ -18,9 +18,9 @@ type Failure = Extract<VerifyResult, { ok: false }>;
  */
 export type Checkpoint = { seq: number; hash: string };
 
-/** Parse `SEQ:HASH` (as `audit verify` prints them); null when malformed. */
+/** Parse `SEQ:HASH` (as `audit verify` prints them; the chain starts at row 1); null when malformed. */
 export function parseCheckpoint(text: string): Checkpoint | null {
-  const match = /^(\d+):([0-9a-f]{64})$/.exec(text.trim());
+  const match = /^([1-9]\d{0,15}):([0-9a-f]{64})$/.exec(text.trim());
   return match ? { seq: Number(match[1]), hash: match[2] } : null;
 }
 

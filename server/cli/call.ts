@@ -1,5 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
@@ -9,12 +9,12 @@ export const ZCallOptions = z.object({
   arguments: z.record(z.string(), z.unknown()),
   url: z.url({ message: 'give --url (or AIRLOCK_URL), e.g. http://localhost:3000' }),
   token: z.string().min(1, 'give --token or set AIRLOCK_TOKEN'),
-  /** How long to wait for a held call (ms). */
-  timeoutMs: z.number().int().positive(),
+  /** How long to wait for a held call (ms; at most what a timer can count, about 24 days). */
+  timeoutMs: z.number().int().positive().max(2_147_483_647),
 });
 
-/** The call was given up after `--wait`: it was cancelled in Airlock, and did not run. */
-export class CallTimeoutError extends Error {}
+/** The call was given up (after `--wait`, or interrupted): it was cancelled in Airlock. */
+export class CallAbandonedError extends Error {}
 
 /**
  * Why connecting failed, in a line: fetch says only "fetch failed" (its cause says why), and
@@ -23,16 +23,17 @@ export class CallTimeoutError extends Error {}
 function connectFailure(error: unknown, endpoint: string): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   const message = error instanceof Error ? error.message : String(error);
-  const status = (error as { code?: unknown }).code;
-  if (typeof status === 'number') {
+  if (error instanceof StreamableHTTPError && typeof error.code === 'number') {
     let said = message;
     try {
       said = (JSON.parse(message.slice(message.indexOf('{'))) as { error: { message: string } }).error.message;
     } catch {}
-    return status === 401
+    return error.code === 401
       ? `Airlock refused the agent token at ${endpoint} (401: ${said})`
-      : `Airlock answered ${status} at ${endpoint}: ${said}`;
+      : `Airlock answered HTTP ${error.code} at ${endpoint}: ${said}`;
   }
+  // a JSON-RPC error to initialize (the upstream cannot start, say) rather than a network failure
+  if (cause === undefined && error instanceof Error) return `Airlock could not open a session at ${endpoint}: ${message}`;
   return `cannot reach Airlock at ${endpoint}: ${cause?.code ?? cause?.message ?? message}`;
 }
 
@@ -40,9 +41,10 @@ function connectFailure(error: unknown, endpoint: string): string {
  * Call one tool through the gateway as an agent would, waiting while it is held: a quick
  * way to try rules and the demo. Progress and log messages go to `onStatus`, each once.
  * On leaving, the MCP session is ended (DELETE), so nothing of it lingers in Airlock; a call
- * given up after `timeoutMs` is cancelled first (notifications/cancelled), so it never runs.
+ * given up (after `timeoutMs`, or when `interrupt` aborts) is cancelled first
+ * (notifications/cancelled): a held call then never runs.
  */
-export async function callTool(input: z.input<typeof ZCallOptions>, onStatus: (line: string) => void) {
+export async function callTool(input: z.input<typeof ZCallOptions>, onStatus: (line: string) => void, interrupt?: AbortSignal) {
   const options = ZCallOptions.parse(input);
   const client = new Client({ name: 'airlock-cli', version: '1.0.0' });
   const shown = new Set<string>();
@@ -66,7 +68,14 @@ export async function callTool(input: z.input<typeof ZCallOptions>, onStatus: (l
   // the SDK's own maxTotalTimeout gives up without telling the server; an abort sends notifications/cancelled
   const wait = new AbortController();
   const minutes = Number((options.timeoutMs / 60_000).toFixed(2));
-  const timer = setTimeout(() => wait.abort(`no decision within ${minutes} min`), options.timeoutMs);
+  let why = `no answer within ${minutes} min`;
+  const timer = setTimeout(() => wait.abort(why), options.timeoutMs);
+  const interrupted = () => {
+    why = 'interrupted';
+    wait.abort(why);
+  };
+  if (interrupt?.aborted) interrupted();
+  interrupt?.addEventListener('abort', interrupted, { once: true });
   try {
     return await client.callTool({ name: options.tool, arguments: options.arguments }, CallToolResultSchema, {
       // progress from Airlock keeps the call alive while a person decides
@@ -76,14 +85,12 @@ export async function callTool(input: z.input<typeof ZCallOptions>, onStatus: (l
       signal: wait.signal,
     });
   } catch (error) {
-    if (wait.signal.aborted) {
-      throw new CallTimeoutError(
-        `no answer within ${minutes} min: the call was cancelled, and if it still awaited approval it will not run`,
-      );
-    }
+    if (wait.signal.aborted)
+      throw new CallAbandonedError(`${why}: the call was cancelled, and if it still awaited approval it will not run`);
     throw error;
   } finally {
     clearTimeout(timer);
+    interrupt?.removeEventListener('abort', interrupted);
     await transport.terminateSession().catch(() => {});
     await client.close();
   }

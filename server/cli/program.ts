@@ -16,8 +16,11 @@ import { parseInput, ZEmail, ZRole } from '../auth/validation';
 import { isAirlockError } from '../lib/errors';
 import { callTool } from './call';
 import { connect } from './connect';
-import { CliError, EXIT_DATABASE_LOCKED, EXIT_FAILURE } from './errors';
+import { CliError, EXIT_DATABASE_LOCKED, EXIT_FAILURE, EXIT_INTERRUPTED } from './errors';
 import { readNewPassword } from './prompt';
+
+/** The longest `call --wait`: a timer counts to about 24 days. */
+const MAX_WAIT_MINUTES = 34_000;
 
 /** Who the audit log names for changes made from the command line. */
 export const CLI_ACTOR: AuditActor = { type: 'system', id: 'cli' };
@@ -317,7 +320,14 @@ export function buildProgram(): Command {
             input.once('error', (error: Error) => reject(new CliError(EXIT_FAILURE, `cannot read ${opts.file}: ${describe(error)}`)));
           });
           await opened;
-          result = await verifyAuditExport(createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }), { checkpoint });
+          try {
+            result = await verifyAuditExport(createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }), { checkpoint });
+          } catch (error) {
+            throw new CliError(EXIT_FAILURE, `cannot read ${opts.file}: ${describe(error)}`);
+          }
+          // what a failed `audit export > file` leaves: not an intact log
+          if (result.ok && result.count === 0)
+            throw new CliError(EXIT_FAILURE, `no audit events in ${opts.file} (an empty or failed export?)`);
         } else {
           result = await withDatabase((db) => verifyAudit(db.orm, { checkpoint }));
         }
@@ -393,6 +403,15 @@ export function buildProgram(): Command {
         } catch {
           throw new CliError(EXIT_FAILURE, 'the arguments must be a JSON object, e.g. \'{"path": "/docs/q3-plan.md"}\'');
         }
+        const minutes = Number(opts.wait);
+        if (!(minutes > 0 && minutes <= MAX_WAIT_MINUTES)) {
+          throw new CliError(EXIT_FAILURE, `invalid --wait: give minutes, more than 0 and at most ${MAX_WAIT_MINUTES}`);
+        }
+        // Ctrl-C (or SIGTERM) cancels the call and ends the session before the CLI exits
+        const interrupt = new AbortController();
+        const onSignal = () => interrupt.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
         let result: Awaited<ReturnType<typeof callTool>>;
         try {
           result = await callTool(
@@ -402,13 +421,18 @@ export function buildProgram(): Command {
               arguments: args as Record<string, unknown>,
               url: opts.url,
               token: opts.token ?? process.env.AIRLOCK_TOKEN ?? '',
-              timeoutMs: Number(opts.wait) * 60_000,
+              timeoutMs: Math.round(minutes * 60_000),
             },
             err,
+            interrupt.signal,
           );
         } catch (error) {
+          if (interrupt.signal.aborted) throw new CliError(EXIT_INTERRUPTED, describe(error));
           const issues = (error as { issues?: { message: string }[] }).issues;
           throw new CliError(EXIT_FAILURE, issues ? issues.map((i) => i.message).join('; ') : describe(error));
+        } finally {
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
         }
         const content = (result.content ?? []) as { type: string; text?: string }[];
         for (const item of content) out(item.type === 'text' ? (item.text ?? '') : JSON.stringify(item));

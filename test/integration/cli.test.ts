@@ -244,6 +244,9 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
       const dir = mkdtempSync(join(tmpdir(), 'airlock-export-'));
       const file = join(dir, 'audit.jsonl');
       try {
+        // a few rows of its own, whichever tests ran before
+        for (const n of [1, 2])
+          await cli(target, ['user', 'add', '--email', `export-${n}@example.com`, '--role', 'auditor', '--no-password']);
         expect((await cli(target, ['audit', 'export', '--out', file])).code).toBe(0);
         const head = /head (\d+:[0-9a-f]{64})$/.exec((await cli(target, ['audit', 'verify'])).stdout.trim())?.[1] ?? '';
         // no database at all: the file is all it reads
@@ -274,8 +277,19 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
         expect(tampered.code).toBe(1);
         expect(tampered.stderr).toMatch(/BROKEN at seq 2: .*hash does not match its content/);
 
-        const badCheckpoint = await cli(noDb, ['audit', 'verify', '--file', file, '--checkpoint', 'latest']);
-        expect(badCheckpoint).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid --checkpoint: give SEQ:HASH') });
+        for (const bad of ['latest', `0:${'f'.repeat(64)}`, `12:${'f'.repeat(63)}`]) {
+          const badCheckpoint = await cli(noDb, ['audit', 'verify', '--file', file, '--checkpoint', bad]);
+          expect(badCheckpoint, bad).toMatchObject({ code: 1, stderr: expect.stringContaining('invalid --checkpoint: give SEQ:HASH') });
+        }
+        // an empty file (a failed export) is not an intact log, nor is a directory a file
+        const empty = join(dir, 'empty.jsonl');
+        writeFileSync(empty, '');
+        expect(await cli(noDb, ['audit', 'verify', '--file', empty])).toMatchObject({
+          code: 1,
+          stderr: `airlock: no audit events in ${empty} (an empty or failed export?)\n`,
+        });
+        const directory = await cli(noDb, ['audit', 'verify', '--file', dir]);
+        expect(directory).toMatchObject({ code: 1, stderr: expect.stringMatching(new RegExp(`^airlock: cannot read ${dir}: .*EISDIR`)) });
         const missing = await cli(noDb, ['audit', 'verify', '--file', join(dir, 'nope.jsonl')]);
         expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining(`cannot read ${join(dir, 'nope.jsonl')}`) });
       } finally {
@@ -481,6 +495,7 @@ describe('airlock call', () => {
   beforeAll(async () => {
     h = await startTestAirlock('pglite', {
       rules: [{ id: 'payments', tool: 'pay', action: 'require_approval', timeoutSeconds: 60, reason: 'payments need a human' }],
+      upstreams: { broken: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.exit(3)'] } },
     });
     const owner = await h.person('approver');
     reviewer = await h.person('approver');
@@ -492,6 +507,14 @@ describe('airlock call', () => {
   const call = (tool: string, args: object, ...extra: string[]) =>
     cli(noDb, ['call', 'fixture', tool, JSON.stringify(args), '--url', h.url, '--token', token, ...extra]);
   const paid = (to: string) => h.executions().filter((e) => e.tool === 'pay' && (e.args as { to?: string }).to === to);
+  /** The approval request of a pay call to `to`, whatever its status. */
+  const requestFor = (to: string) =>
+    eventually(async () => {
+      const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'pay'));
+      return rows.find((row) => (row.arguments as { to?: string }).to === to);
+    });
+  /** Ended by the CLI itself (notifications/cancelled or DELETE), not only by its connection dropping. */
+  const cancelledByTheCli = ['the agent cancelled the call', 'the agent closed its session'];
 
   it('prints a read-only tool’s result and exits 0, ending its MCP session', async () => {
     const run = await call('lookup', { key: 'k1' });
@@ -523,21 +546,55 @@ describe('airlock call', () => {
   });
 
   it('--wait gives up: the held call is cancelled in Airlock, cannot be approved, never runs, and the session ends', async () => {
-    const running = call('pay', { to: 'cli-wait', amount: 7 }, '--wait', '0.02');
-    const request = await h.pending({ tool: 'pay' });
-    const run = await running;
+    const run = await call('pay', { to: 'cli-wait', amount: 7 }, '--wait', '0.1');
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('no answer within 0.02 min: the call was cancelled');
+    expect(run.stderr).toContain('no answer within 0.1 min: the call was cancelled');
+    const request = await requestFor('cli-wait');
     const row = await eventually(async () => {
       const [found] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
       return found.status === 'cancelled' && found;
     });
-    expect(row.status).toBe('cancelled');
+    expect(cancelledByTheCli).toContain(row.reason);
     await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
       code: 'conflict',
     });
     await eventually(() => h.airlock.gateway.session(request.sessionId) === undefined);
     expect(paid('cli-wait')).toHaveLength(0);
+  });
+
+  it('Ctrl-C cancels the held call and ends the session before exiting 130', async () => {
+    const child = spawn(
+      process.execPath,
+      [BIN, 'call', 'fixture', 'pay', '{"to":"cli-interrupt","amount":8}', '--url', h.url, '--token', token],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const request = await h.pending({ tool: 'pay' });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((done) => child.on('close', done));
+    expect(code).toBe(130);
+    expect(stderr).toContain('interrupted: the call was cancelled');
+    const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(row.status).toBe('cancelled');
+    expect(cancelledByTheCli).toContain(row.reason);
+    expect(h.airlock.gateway.session(request.sessionId)).toBeUndefined();
+    expect(paid('cli-interrupt')).toHaveLength(0);
+  });
+
+  it('refuses a --wait that is not a number of minutes a timer can count', async () => {
+    for (const wait of ['0', 'soon', '40000']) {
+      const run = await call('lookup', { key: 'k' }, '--wait', wait);
+      expect(run, wait).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: 'airlock: invalid --wait: give minutes, more than 0 and at most 34000\n',
+      });
+    }
   });
 
   it('names the address it cannot reach, and a refused token', async () => {
@@ -551,5 +608,11 @@ describe('airlock call', () => {
     const refused = await cli(noDb, ['call', 'fixture', 'lookup', '{}', '--url', h.url, '--token', 'alk_agent_nope']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(`airlock: Airlock refused the agent token at ${h.url}/mcp/fixture (401: unknown or revoked agent token)\n`);
+    // a JSON-RPC refusal of initialize is not an HTTP status
+    const broken = await cli(noDb, ['call', 'broken', 'anything', '{}', '--url', h.url, '--token', token]);
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toMatch(
+      new RegExp(`^airlock: Airlock could not open a session at ${h.url}/mcp/broken: MCP error -\\d+: .*upstream broken`),
+    );
   });
 });
