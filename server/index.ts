@@ -59,10 +59,11 @@ export type Airlock = {
 const root = resolve(import.meta.dirname, '..');
 /**
  * next-auth (v4) builds its redirects and callback URLs (sign-in, sign-out, single sign-on)
- * from NEXTAUTH_URL, else http://localhost:3000. Unless the operator set it, it is the
- * console's public URL, so another PORT or a public address needs no second setting.
+ * from NEXTAUTH_URL, else http://localhost:3000. Unless the operator set it (in the
+ * environment or a `.env` file Next loads), it is the console's public URL, so another
+ * PORT or a public address needs no second setting. This is the value Airlock set, if any.
  */
-const nextAuthUrlSet = Boolean(process.env.NEXTAUTH_URL);
+let nextAuthUrlOurs: string | undefined;
 
 /**
  * Start one Airlock process: the database (migrated), the MCP gateway at /mcp/*, the
@@ -122,8 +123,6 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
     '',
   );
 
-  if (!nextAuthUrlSet) process.env.NEXTAUTH_URL = publicUrl;
-
   let closing: Promise<void> | undefined;
   // once, however many callers ask (a second signal, a test and its teardown)
   const closeAll = () =>
@@ -172,6 +171,10 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       requestHandler = await startConsole(server, { dev, port: actualPort, host });
       // in development Next recompiles the route handlers on change: it serves them itself
       if (!dev) direct = await directRoutes(`http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`);
+    }
+    // after Next has read the .env files, which may set it; a later instance in this process replaces its own value
+    if (process.env.NEXTAUTH_URL === undefined || process.env.NEXTAUTH_URL === nextAuthUrlOurs) {
+      process.env.NEXTAUTH_URL = nextAuthUrlOurs = publicUrl;
     }
     ready = true;
     return {

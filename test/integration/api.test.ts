@@ -35,6 +35,8 @@ function apiRoutes(): { method: string; path: string; permission: Permission | n
   });
 }
 
+const operatorNextAuthUrl = process.env.NEXTAUTH_URL !== undefined;
+
 describe.each(backends())('approvals API on %s', (backend) => {
   let h: TestAirlock;
   let owner: Person;
@@ -99,7 +101,8 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect(await response.json()).toEqual({ status: 'ok' });
   });
 
-  it('next-auth’s redirects and callback URLs name the console’s own address, not localhost:3000', async () => {
+  // an operator's own NEXTAUTH_URL wins, as it should: then there is nothing to check here
+  it.skipIf(operatorNextAuthUrl)('next-auth’s redirects and callback URLs name the console’s own address, not localhost:3000', async () => {
     const publicUrl = h.airlock.gateway.context.publicUrl;
     expect(publicUrl).not.toBe('http://localhost:3000');
     const providers = (await (await fetch(`${h.url}/api/auth/providers`)).json()) as Record<string, { signinUrl: string }>;
