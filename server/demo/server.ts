@@ -7,7 +7,7 @@
  * Four read-only tools and five risky ones, each with honest annotations, plus one resource and one prompt.
  * State lives in this process. Airlock runs one for every session (`shared: true`), so changes are
  * the company's (a transfer moves money that get_balance then reports, in any session) until
- * Airlock restarts; a client that starts the server itself gets a company of its own.
+ * it restarts (with Airlock, or after it exits); a client that starts the server itself gets a company of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';

@@ -4,14 +4,12 @@
  * JSON API, and SIGTERM (to npm, as a process manager or a terminal sends it) stopping
  * Airlock itself, after which `airlock audit verify` passes on the data it left.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type CallResult, callText, eventually, root } from '../helpers/airlock';
+import { eventually, root } from '../helpers/airlock';
 import { ensureConsoleBuild } from '../helpers/console-build';
 
 type Printed = { url: string; admin: string; password: string; agentToken: string };
@@ -59,15 +57,27 @@ describe('quick start: npm start on the embedded database', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const agent = async () => {
-    const client = new Client({ name: 'quick-start-agent', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${printed.url}/mcp/demo`), {
-        requestInit: { headers: { Authorization: `Bearer ${printed.agentToken}` } },
-      }),
+  /** `npx airlock call demo …` as README's quick start runs it, with AIRLOCK_TOKEN and AIRLOCK_URL exported. */
+  const airlockCall = (tool: string, args: object) => {
+    const child = spawn('npx', ['--no-install', 'airlock', 'call', 'demo', tool, JSON.stringify(args)], {
+      cwd: root,
+      env: { ...env, AIRLOCK_TOKEN: printed.agentToken, AIRLOCK_URL: printed.url },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    return new Promise<{ code: number | null; stdout: string; stderr: string }>((done) =>
+      child.on('close', (code) => done({ code, stdout, stderr })),
     );
-    return client;
   };
+  const transfer = (amount: number, memo: string) =>
+    airlockCall('transfer_funds', { from_account: 'ACC-1001', to_account: 'ACC-3001', amount, currency: 'USD', memo });
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${printed.url}${path}`, {
       ...init,
@@ -103,50 +113,43 @@ describe('quick start: npm start on the embedded database', () => {
   });
 
   it('an agent’s read-only call passes at once; a transfer is held until approved, then returns its result', async () => {
-    const client = await agent();
-    const read = (await client.callTool({ name: 'read_file', arguments: { path: '/docs/q3-plan.md' } })) as CallResult;
-    expect(read.isError).toBeFalsy();
-    expect(callText(read).length).toBeGreaterThan(20);
-    const transfer = client.callTool({
-      name: 'transfer_funds',
-      arguments: { from_account: 'ACC-1001', to_account: 'ACC-3001', amount: 250, currency: 'USD', memo: 'approve me' },
-    });
+    const read = await airlockCall('read_file', { path: '/docs/q3-plan.md' });
+    expect(read).toMatchObject({ code: 0, stderr: '' });
+    expect(read.stdout.length).toBeGreaterThan(20);
+    const running = transfer(250, 'approve me');
     const held = await pendingTransfer('approve me');
     const decision = await api(`/api/approvals/${held.id}/decision`, { method: 'POST', body: JSON.stringify({ decision: 'approve' }) });
     expect(decision.status).toBe(200);
-    const result = (await transfer) as CallResult;
-    expect(result.isError).toBeFalsy();
-    expect(callText(result)).toContain('250');
-    await client.close();
-    // the demo company's books are one for every session: the next agent session sees the transfer
-    const later = await agent();
-    const balance = JSON.parse(callText(await later.callTool({ name: 'get_balance', arguments: { account: 'ACC-1001' } }))) as {
-      balance: number;
-    };
-    expect(balance.balance).toBe(182_340.55 - 250);
-    await later.close();
+    const result = await running;
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('250');
+    // it said, once, where the call awaited review
+    expect(result.stderr.match(new RegExp(`${printed.url}/approvals/${held.id}`, 'g'))).toHaveLength(1);
+    // the demo company's books are one for every session: the next call sees the transfer
+    const balance = await airlockCall('get_balance', { account: 'ACC-1001' });
+    expect((JSON.parse(balance.stdout) as { balance: number }).balance).toBe(182_340.55 - 250);
   });
 
-  it('a denied transfer returns the reviewer’s reason to the agent', async () => {
-    const client = await agent();
-    const transfer = client.callTool({
-      name: 'transfer_funds',
-      arguments: { from_account: 'ACC-1001', to_account: 'ACC-3001', amount: 9000, currency: 'USD', memo: 'deny me' },
-    });
+  it('a denied transfer returns the reviewer’s reason to the agent, and exits 1', async () => {
+    const running = transfer(9000, 'deny me');
     const held = await pendingTransfer('deny me');
     const reason = 'Too large; ask finance first.';
     expect(
       (await api(`/api/approvals/${held.id}/decision`, { method: 'POST', body: JSON.stringify({ decision: 'deny', reason }) })).status,
     ).toBe(200);
-    const result = (await transfer) as CallResult;
-    expect(result.isError).toBe(true);
-    expect(callText(result)).toContain(reason);
-    await client.close();
+    const result = await running;
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(reason);
   });
 
-  it('SIGTERM to npm stops Airlock itself, releasing the data directory; audit verify then passes', async () => {
+  it('SIGTERM to npm stops Airlock itself, cancelling a held call, audited; audit verify then passes', async () => {
+    const running = transfer(75, 'held at shutdown');
+    const held = await pendingTransfer('held at shutdown');
     npm.kill('SIGTERM');
-    expect(await exited()).not.toBeNull();
+    expect(await exited()).toBe(0);
+    const result = await running;
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('The call was not executed: Airlock is shutting down.');
     // nothing of it keeps serving (a shell between npm and node would have kept the server running)
     await eventually(() =>
       fetch(`${printed.url}/api/health`).then(
@@ -166,5 +169,13 @@ describe('quick start: npm start on the embedded database', () => {
     const code = await new Promise<number | null>((done) => verify.on('close', done));
     expect(said).toMatch(/audit chain intact/);
     expect(code).toBe(0);
+    // the held call's cancellation is in the log it left
+    const exported = spawnSync(process.execPath, [join(root, 'bin/airlock.mjs'), 'audit', 'export'], { env, encoding: 'utf8' });
+    const events = exported.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; requestId: string | null });
+    expect(events).toContainEqual(expect.objectContaining({ type: 'approval.cancelled', requestId: held.id }));
+    expect(events.some((e) => e.type === 'tool.forwarded' && e.requestId === held.id)).toBe(false);
   });
 });

@@ -51,7 +51,7 @@ export default async function AuditPage({ searchParams }: Props) {
         <p className="alert alert-ok" role="status">
           Chain intact: {verification.count} events, head{' '}
           <code className="digest">
-            {verification.count}:{verification.lastHash.slice(0, 16)}…
+            {verification.count}:{verification.lastHash}
           </code>{' '}
           <CopyButton
             value={`${verification.count}:${verification.lastHash}`}
