@@ -86,7 +86,15 @@ export async function decide(database: Database, options: DecideOptions): Promis
       type: 'approval.vote',
       actor: { type: 'user', id: reviewer.id },
       requestId,
-      payload: { decision, reason: reason ?? null, role: reviewer.role, edited: isEdit, grantMinutes: grantMinutes ?? null },
+      payload: {
+        decision,
+        reason: reason ?? null,
+        role: reviewer.role,
+        edited: isEdit,
+        grantMinutes: grantMinutes ?? null,
+        // a token may have been minted by an admin for this person: which one voted is kept
+        ...(user.tokenId ? { apiTokenId: user.tokenId } : {}),
+      },
     };
 
     // invariant 4: quorum counts distinct people who may still decide now (an approver since

@@ -104,11 +104,12 @@ export async function listApiTokens(db: DatabaseOrExecutor, options: { userEmail
 }
 
 /**
- * The enabled user a personal API token belongs to; throws `unauthorized` for a
- * malformed, unknown or revoked token or a disabled user. One indexed lookup; at most
- * once a minute per token, a conditional update of `last_used_at`.
+ * The enabled user a personal API token belongs to, with the token's id (a decision made
+ * with it names the token in the audit log: an admin may have minted it for someone else);
+ * throws `unauthorized` for a malformed, unknown or revoked token or a disabled user. One
+ * indexed lookup; at most once a minute per token, a conditional update of `last_used_at`.
  */
-export async function authenticateApiToken(db: DatabaseOrExecutor, token: string | null | undefined): Promise<User> {
+export async function authenticateApiToken(db: DatabaseOrExecutor, token: string | null | undefined): Promise<User & { tokenId: string }> {
   if (typeof token === 'string' && token.startsWith('alk_agent_'))
     throw new AirlockError('unauthorized', 'this is an agent token, for /mcp/<upstream>; the API takes a person’s token (alk_user_…)');
   if (typeof token !== 'string' || !token.startsWith(USER_TOKEN_PREFIX) || token.length > 200)
@@ -135,5 +136,5 @@ export async function authenticateApiToken(db: DatabaseOrExecutor, token: string
       .set({ lastUsedAt: sql`now()` })
       .where(and(eq(apiTokens.id, tokenId), or(isNull(apiTokens.lastUsedAt), lt(apiTokens.lastUsedAt, sql`now() - interval '1 minute'`))));
   }
-  return user;
+  return { ...user, tokenId };
 }

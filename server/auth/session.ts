@@ -5,8 +5,8 @@ import type { DatabaseOrExecutor } from './executor';
 import { can, type Permission, type Role } from './permissions';
 import { findUserById, type User } from './users';
 
-/** The person behind a request, as read from the database at that request. */
-export type SessionUser = Pick<User, 'id' | 'email' | 'name' | 'role'>;
+/** The person behind a request, as read from the database at that request; `tokenId` when a personal API token made it. */
+export type SessionUser = Pick<User, 'id' | 'email' | 'name' | 'role'> & { tokenId?: string };
 
 /** next-auth's session cookie: `__Secure-` prefixed when the console is served over https. */
 export const SESSION_COOKIE = 'next-auth.session-token';
@@ -56,7 +56,8 @@ export async function authenticateRequest(db: DatabaseOrExecutor, request: Reque
     // an explicit credential that fails is refused, never silently replaced by a cookie
     const bearer = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!bearer) throw new AirlockError('unauthorized', 'the Authorization header must be "Bearer <API token>"');
-    return toSessionUser(await authenticateApiToken(db, bearer[1]));
+    const user = await authenticateApiToken(db, bearer[1]);
+    return { ...toSessionUser(user), tokenId: user.tokenId };
   }
   const cookie = sessionCookieValue(request.headers.get('cookie'));
   if (!cookie) throw new AirlockError('unauthorized', 'sign in first');

@@ -2,9 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { approvalRequests, approvalVotes } from '../../db/schema';
+import { apiTokens, approvalRequests, approvalVotes } from '../../db/schema';
+import { searchAudit } from '../../server/audit/search';
 import { can, type Permission } from '../../server/auth/permissions';
 import { setUserRole } from '../../server/auth/users';
+import { hashToken } from '../../server/lib/digest';
 import { eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends } from '../helpers/db';
 
@@ -152,6 +154,13 @@ describe.each(backends())('approvals API on %s', (backend) => {
 
     const again = await vote(item.id, admin, { decision: 'deny' });
     expect(again.status).toBe(409);
+    // the vote names the API token it came through: an admin may have minted that token for the approver
+    const [token] = await h.t.database.orm
+      .select()
+      .from(apiTokens)
+      .where(eq(apiTokens.tokenHash, hashToken(approver.token)));
+    const { events } = await searchAudit(h.t.database.orm, { requestId: item.id, type: 'approval.vote' });
+    expect(events.map((e) => e.payload)).toEqual([expect.objectContaining({ decision: 'approve', apiTokenId: token.id })]);
   });
 
   it('sends the reviewer’s reason back to the agent on deny', async () => {
