@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { globToRegExp } from '../policy/evaluate';
 import { type RuleInput, ZRule } from '../policy/types';
 import { type Config, type ConfigInput, type UpstreamConfig, ZConfig } from './schema';
 
@@ -57,6 +58,13 @@ export function parseConfig(input: ConfigInput | unknown, source = 'config'): Co
   if (config.demo && !config.upstreams.demo) {
     config.upstreams = { demo: demoUpstream(), ...config.upstreams };
     config.rules = [...config.rules, ...demoRules.map((rule) => ZRule.parse(rule))];
+  }
+  // a rule for an upstream that is not configured is a typo, and a typo in a rule fails open
+  const names = Object.keys(config.upstreams);
+  const stray = config.rules.filter((rule) => !names.some((name) => globToRegExp(rule.upstream).test(name)));
+  if (stray.length > 0) {
+    const which = stray.map((rule) => `rule ${rule.id}: upstream "${rule.upstream}" matches no configured upstream`).join('\n');
+    throw new ConfigError(`${source} is invalid:\n${which}\n(configured: ${names.join(', ') || 'none'})`);
   }
   return config;
 }

@@ -10,14 +10,25 @@ export const ZAnnotationMatch = z
   })
   .strict();
 
+/**
+ * A rule's glob: `*` and `?` are its only wildcards. Characters other glob dialects give a
+ * meaning to (`{a,b}`, `[ab]`) would be matched literally here, so the rule would silently
+ * match nothing, and a later catch-all would let the calls through: they are refused.
+ */
+const ZGlob = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\s{}[\],|]+$/, 'globs take only * and ? as wildcards (no {a,b}, [ab], commas, | or spaces): write one rule per name');
+
 export const ZRule = z
   .object({
     /** Stable name of the rule, quoted in audit events and shown to reviewers. */
     id: z.string().min(1).max(100),
     /** Glob over upstream names (default: every upstream). */
-    upstream: z.string().min(1).default('*'),
+    upstream: ZGlob.default('*'),
     /** Glob over tool names (default: every tool). */
-    tool: z.string().min(1).default('*'),
+    tool: ZGlob.default('*'),
     /** Every listed annotation must equal the tool's (a missing annotation never matches). */
     annotations: ZAnnotationMatch.optional(),
     action: z.enum(['allow', 'deny', 'require_approval']),

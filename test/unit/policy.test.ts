@@ -105,6 +105,29 @@ describe('rule and config validation', () => {
     expect(() => parseConfig({ upstreams: { web: { transport: 'http', url: 'ftp://x' } } })).toThrow(/invalid/);
   });
 
+  it('refuses rules that would silently match nothing: other glob dialects, and upstreams not configured', () => {
+    const upstreams = { fs: { transport: 'stdio' as const, command: 'x' } };
+    for (const tool of ['{write_file,edit_file}', 'write_[a-z]*', 'read_file, write_file', 'write file']) {
+      expect(() => parseConfig({ demo: false, upstreams, rules: [{ id: 'r', tool, action: 'require_approval' }] }), tool).toThrow(
+        /globs take only \* and \? as wildcards/,
+      );
+    }
+    expect(() => parseConfig({ demo: false, upstreams, rules: [{ id: 'typo', upstream: 'filesystem', action: 'deny' }] })).toThrow(
+      /rule typo: upstream "filesystem" matches no configured upstream\n\(configured: fs\)/,
+    );
+    // a pattern that matches one of them, and the default, are fine
+    expect(
+      parseConfig({
+        demo: false,
+        upstreams,
+        rules: [
+          { id: 'a', upstream: 'f?', action: 'deny' },
+          { id: 'b', action: 'allow' },
+        ],
+      }).rules,
+    ).toHaveLength(2);
+  });
+
   it('sets session limits with defaults, and refuses nonsense ones', () => {
     expect(parseConfig({}).sessions).toEqual({ idleMinutes: 30, max: 500, maxPerAgent: 50 });
     expect(parseConfig({ sessions: { maxPerAgent: 5 } }).sessions).toEqual({ idleMinutes: 30, max: 500, maxPerAgent: 5 });
