@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { openDatabase } from '../db/client';
 import type { Database } from '../db/database';
-import { authSecret } from './auth/next-auth';
+import { authSecret, configuredAuthSecret } from './auth/next-auth';
 import { type Bootstrap, bootstrap } from './bootstrap';
-import { loadConfig } from './config/load';
+import { loadConfig, missingCommands } from './config/load';
 import type { Config } from './config/schema';
 import { syncPolicy, syncUpstreams } from './config/sync';
 import { Gateway } from './gateway/gateway';
@@ -71,6 +71,9 @@ let nextAuthUrlOurs: string | undefined;
  */
 export async function startAirlock(options: StartOptions = {}): Promise<Airlock> {
   const config = options.config ?? loadConfig();
+  // a bad NEXTAUTH_SECRET stops Airlock here, not at every console request of a server that looks healthy
+  configuredAuthSecret();
+  for (const line of missingCommands(config)) log.warn(line);
   const ownsDatabase = !options.database;
   const database =
     options.database ??

@@ -24,6 +24,18 @@ export type AuthSecretOptions = {
   warn?: (message: string) => void;
 };
 
+/**
+ * NEXTAUTH_SECRET if set (null if not); throws if it is too short. Airlock checks it at start,
+ * so a bad one stops it there instead of failing every console request.
+ */
+export function configuredAuthSecret(env: Record<string, string | undefined> = process.env): string | null {
+  const configured = env.NEXTAUTH_SECRET;
+  if (configured === undefined || configured === '') return null;
+  if (configured.length < MIN_SECRET_LENGTH)
+    throw new AirlockError('internal', `NEXTAUTH_SECRET must be at least ${MIN_SECRET_LENGTH} characters (try: openssl rand -base64 32)`);
+  return configured;
+}
+
 /** Generated secrets by file (or `memory://`), read once per process: route handlers ask on every request. */
 const generatedSecrets = new Map<string, string>();
 let warnedSharedSecret = false;
@@ -40,12 +52,8 @@ let warnedSharedSecret = false;
  */
 export function authSecret(db: Pick<Database, 'kind'>, options: AuthSecretOptions = {}): string {
   const env = options.env ?? process.env;
-  const configured = env.NEXTAUTH_SECRET;
-  if (configured !== undefined && configured !== '') {
-    if (configured.length < MIN_SECRET_LENGTH)
-      throw new AirlockError('internal', `NEXTAUTH_SECRET must be at least ${MIN_SECRET_LENGTH} characters (try: openssl rand -base64 32)`);
-    return configured;
-  }
+  const configured = configuredAuthSecret(env);
+  if (configured !== null) return configured;
   if (db.kind === 'postgres' && (options.warn || !warnedSharedSecret)) {
     warnedSharedSecret = true;
     (options.warn ?? console.warn)(

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { globToRegExp } from '../policy/evaluate';
@@ -85,4 +85,35 @@ export function loadConfig(path = process.env.AIRLOCK_CONFIG): Config {
     throw new ConfigError(`cannot parse config ${path}: ${(error as Error).message}`);
   }
   return parseConfig(data, path);
+}
+
+/**
+ * The stdio upstreams whose command cannot be found (a path that is not an executable file, or
+ * a name on no directory of PATH), each as a line for the operator: without it, only the agents
+ * would learn, as each session fails to start its upstream.
+ */
+export function missingCommands(config: Config, env: Record<string, string | undefined> = process.env): string[] {
+  const missing: string[] = [];
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.transport !== 'stdio') continue;
+    const { command } = upstream;
+    const candidates = command.includes('/')
+      ? [resolve(upstream.cwd ?? '.', command)]
+      : (env.PATH ?? '').split(delimiter).map((dir) => join(dir || '.', command));
+    if (!candidates.some(isExecutableFile)) {
+      missing.push(
+        `upstream ${name}: command "${command}" not found${command.includes('/') ? '' : ' on PATH'}; its sessions will fail to start`,
+      );
+    }
+  }
+  return missing;
+}
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

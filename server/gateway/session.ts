@@ -285,6 +285,8 @@ export class GatewaySession {
     transport.onerror = (error) => log.debug(`gateway: upstream ${this.upstreamName}`, { error: error.message });
     this.upstreamReady = transport.start().catch(async (error: Error) => {
       this.upstream = undefined;
+      // the operator's to fix: the agent is told below, the log says it too
+      log.warn(`gateway: cannot start upstream ${this.upstreamName}`, { agent: this.agent.name, error: error.message });
       await this.reply(
         errorResponse(initializeId, ErrorCode.InternalError, `cannot start upstream ${this.upstreamName}: ${error.message}`),
       );

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -15,6 +15,8 @@ import { authOptions, authSecret } from '../../server/auth/next-auth';
 import { can } from '../../server/auth/permissions';
 import { authenticateRequest, requirePermission, SECURE_SESSION_COOKIE, SESSION_COOKIE } from '../../server/auth/session';
 import { authenticatePassword, createUser, listUsers, resetPassword, setUserDisabled, setUserRole } from '../../server/auth/users';
+import { parseConfig } from '../../server/config/load';
+import { startAirlock } from '../../server/index';
 import { hashToken } from '../../server/lib/digest';
 import { backends, openTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -63,6 +65,23 @@ describe('authSecret', () => {
   it('prefers NEXTAUTH_SECRET and refuses a short one', () => {
     expect(authSecret({ kind: 'postgres' }, { env: { NEXTAUTH_SECRET: SECRET } })).toBe(SECRET);
     expect(() => authSecret({ kind: 'postgres' }, { env: { NEXTAUTH_SECRET: 'short' } })).toThrow(/at least 32/);
+  });
+
+  it('a short NEXTAUTH_SECRET stops Airlock at start, before it opens a database or listens', async () => {
+    const saved = process.env.NEXTAUTH_SECRET;
+    process.env.NEXTAUTH_SECRET = 'short';
+    const dataDir = mkdtempSync(join(tmpdir(), 'airlock-secret-'));
+    try {
+      await expect(startAirlock({ config: parseConfig({ demo: false }), dataDir, port: 0, console: false })).rejects.toThrow(
+        'NEXTAUTH_SECRET must be at least 32 characters',
+      );
+      // nothing was opened: no embedded database, no lock
+      expect(readdirSync(dataDir)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.NEXTAUTH_SECRET;
+      else process.env.NEXTAUTH_SECRET = saved;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('warns on PostgreSQL when instances would not share a generated secret', () => {

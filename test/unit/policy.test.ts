@@ -1,5 +1,6 @@
+import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../server/config/load';
+import { missingCommands, parseConfig } from '../../server/config/load';
 import { evaluate } from '../../server/policy/evaluate';
 import { type RuleInput, type ToolFacts, ZRule } from '../../server/policy/types';
 
@@ -126,6 +127,23 @@ describe('rule and config validation', () => {
         ],
       }).rules,
     ).toHaveLength(2);
+  });
+
+  it('names the stdio upstreams whose command cannot be found, for the start-up log', () => {
+    const config = parseConfig({
+      demo: false,
+      upstreams: {
+        node: { transport: 'stdio', command: process.execPath },
+        onPath: { transport: 'stdio', command: 'node' },
+        gone: { transport: 'stdio', command: '/nonexistent/mcp-server' },
+        typo: { transport: 'stdio', command: 'mcp-server-that-is-not-installed' },
+        remote: { transport: 'http', url: 'https://mcp.example.com/mcp' },
+      },
+    });
+    expect(missingCommands(config, { PATH: dirname(process.execPath) })).toEqual([
+      'upstream gone: command "/nonexistent/mcp-server" not found; its sessions will fail to start',
+      'upstream typo: command "mcp-server-that-is-not-installed" not found on PATH; its sessions will fail to start',
+    ]);
   });
 
   it('sets session limits with defaults, and refuses nonsense ones', () => {
