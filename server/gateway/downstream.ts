@@ -7,6 +7,8 @@ import { isRequest, isResponse, type JSONRPCMessage, type RequestId, sendJsonRpc
 
 /** The most messages in one POSTed batch (the SDK's limit). */
 const MAX_BATCH = 100;
+/** The most messages kept for a standalone stream not open yet (or reopening); the oldest go first. */
+const MAX_QUEUED = 100;
 
 const SSE_HEADERS = {
   'Content-Type': 'text/event-stream',
@@ -111,6 +113,12 @@ export class DownstreamTransport implements Transport {
   /** Streams not yet ended, for close(). */
   private readonly open = new Set<SseStream>();
   private standalone?: SseStream;
+  /**
+   * Messages for the standalone stream while none is open: a server's `list_changed` right
+   * after initialize comes before the agent's GET, and would be lost (as the SDK transport
+   * loses it) though a direct connection delivers it.
+   */
+  private queued: JSONRPCMessage[] = [];
   private headers: Record<string, string> = { ...SSE_HEADERS };
   private initialized = false;
   private closed = false;
@@ -238,6 +246,9 @@ export class DownstreamTransport implements Transport {
     }
     // a standalone stream opens now: the agent waits for its headers to know it is live
     this.standalone = this.stream(res, 0);
+    const queued = this.queued;
+    this.queued = [];
+    for (const message of queued) this.standalone.write(message);
   }
 
   private async delete(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -252,7 +263,11 @@ export class DownstreamTransport implements Transport {
     const requestId = response ? (message.id as RequestId) : options?.relatedRequestId;
     if (requestId === undefined) {
       if (response) throw new Error('Cannot send a response on a standalone SSE stream unless resuming a previous client request');
-      this.standalone?.write(message);
+      if (this.standalone && !this.standalone.ended) this.standalone.write(message);
+      else if (!this.closed) {
+        this.queued.push(message);
+        if (this.queued.length > MAX_QUEUED) this.queued.shift();
+      }
       return;
     }
     const batch = this.batches.get(requestId);

@@ -153,4 +153,19 @@ describe('DownstreamTransport', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(abandoned).toEqual([]);
   });
+
+  it('keeps messages for the standalone stream until the agent opens it, as a direct connection would deliver them', async () => {
+    const changed = { jsonrpc: '2.0', method: 'notifications/tools/list_changed' } as JSONRPCMessage;
+    const log = { jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'early' } } as JSONRPCMessage;
+    await transport.send(changed);
+    await transport.send(log);
+    const controller = new AbortController();
+    const stream = await fetch(url, { headers: { ...headers(), accept: 'text/event-stream' }, signal: controller.signal });
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('early')) text += new TextDecoder().decode((await reader.read()).value);
+    const events = text.split('\n').filter((line) => line.startsWith('data: '));
+    expect(events).toEqual([`data: ${JSON.stringify(changed)}`, `data: ${JSON.stringify(log)}`]);
+    controller.abort();
+  });
 });
