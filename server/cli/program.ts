@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream, readFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -38,11 +39,15 @@ function describe(error: unknown): string {
  */
 async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   let db: Database;
+  const url = process.env.DATABASE_URL || undefined;
+  const dataDir = resolve(process.env.AIRLOCK_DATA_DIR || '.airlock');
+  // in the wrong directory, or without DATABASE_URL, a command would quietly work on a new, empty database
+  const creating = !url && !existsSync(join(dataDir, 'pgdata'));
   try {
     db = await openDatabase({
-      url: process.env.DATABASE_URL || undefined,
+      url,
       migrationUrl: process.env.AIRLOCK_MIGRATION_DATABASE_URL || undefined,
-      dataDir: process.env.AIRLOCK_DATA_DIR || undefined,
+      dataDir,
     });
   } catch (error) {
     if (error instanceof DataDirLockedError)
@@ -52,6 +57,11 @@ async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
         `${error.message.split(';')[0]}: stop the server first, or set DATABASE_URL to a PostgreSQL database the server and the CLI can share`,
       );
     throw new CliError(EXIT_FAILURE, `cannot open the database: ${describe(error)}`);
+  }
+  if (creating) {
+    err(
+      `airlock: created a new embedded database in ${dataDir} (no DATABASE_URL is set; Airlock uses this one when started with the same AIRLOCK_DATA_DIR)`,
+    );
   }
   try {
     return await fn(db);

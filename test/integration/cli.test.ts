@@ -114,8 +114,15 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
       ['user', 'add', '--email', 'Owner@Example.com', '--role', 'admin', '--name', 'Owner'],
       'owner password\n',
     );
-    expect(run).toMatchObject({ code: 0, stderr: '' });
+    // the first command on the embedded database says it created one, and where; later ones say nothing
+    expect(run).toMatchObject({
+      code: 0,
+      stderr: target.dataDir
+        ? `airlock: created a new embedded database in ${target.dataDir} (no DATABASE_URL is set; Airlock uses this one when started with the same AIRLOCK_DATA_DIR)\n`
+        : '',
+    });
     expect(run.stdout).toContain('owner@example.com');
+    expect((await cli(target, ['user', 'list'])).stderr).toBe('');
     await target.withDb(async (db) => {
       expect(await authenticatePassword(db, { email: 'owner@example.com', password: 'owner password' })).toMatchObject({ role: 'admin' });
       const [created] = (await searchAudit(db.orm, { type: 'user.created' })).events;
