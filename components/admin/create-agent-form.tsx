@@ -3,6 +3,7 @@
 import { useRouter } from 'next/navigation';
 import { type FormEvent, useId, useState } from 'react';
 import { ClientConfigList } from './client-config-list';
+import { LabelField } from './label-field';
 import { OneTimeSecret } from './one-time-secret';
 import { apiRequest } from './request';
 
@@ -64,22 +65,7 @@ export function CreateAgentForm({ owners, upstreams, publicUrl }: Props) {
       <p className="muted">An agent is an MCP client identity with its own token. Its owner can see its calls but cannot approve them.</p>
       <form onSubmit={onSubmit} className="admin-form" aria-describedby={error ? `${id}-error` : undefined}>
         <div className="admin-grid">
-          <div className="field">
-            <label htmlFor={`${id}-name`}>Agent name</label>
-            <input
-              id={`${id}-name`}
-              name="name"
-              type="text"
-              autoComplete="off"
-              required
-              maxLength={64}
-              pattern="[a-zA-Z0-9][a-zA-Z0-9._\-]{0,63}"
-              aria-describedby={`${id}-name-hint`}
-            />
-            <p id={`${id}-name-hint`} className="muted admin-hint">
-              Letters, digits, “.”, “-” or “_”, e.g. ci-bot.
-            </p>
-          </div>
+          <LabelField id={`${id}-name`} label="Agent name" hint="Letters, digits, “.”, “-” or “_”, e.g. ci-bot." />
           <div className="field">
             <label htmlFor={`${id}-owner`}>Owner</label>
             <select id={`${id}-owner`} name="ownerEmail" required defaultValue="">

@@ -2,6 +2,7 @@
 
 import { useRouter } from 'next/navigation';
 import { type FormEvent, useId, useState } from 'react';
+import { LabelField } from './label-field';
 import { OneTimeSecret } from './one-time-secret';
 import { apiRequest } from './request';
 
@@ -57,22 +58,7 @@ export function CreateTokenForm({ people }: { people: Person[] }) {
               ))}
             </select>
           </div>
-          <div className="field">
-            <label htmlFor={`${id}-name`}>Token name</label>
-            <input
-              id={`${id}-name`}
-              name="name"
-              type="text"
-              autoComplete="off"
-              required
-              maxLength={64}
-              pattern="[a-zA-Z0-9][a-zA-Z0-9._\-]{0,63}"
-              aria-describedby={`${id}-name-hint`}
-            />
-            <p id={`${id}-name-hint`} className="muted admin-hint">
-              What uses it, e.g. release-script.
-            </p>
-          </div>
+          <LabelField id={`${id}-name`} label="Token name" hint="What uses it, e.g. release-script." />
         </div>
         {error ? (
           <p id={`${id}-error`} className="alert alert-error" role="alert">
