@@ -85,6 +85,8 @@ async function main(): Promise<void> {
       // held calls: long timeout so a slow machine never expires one mid-benchmark
       { id: 'bench-echo-risky', tool: 'echo_risky', action: 'require_approval', timeoutSeconds: 3600 },
     ],
+    // one agent opens every session of the benchmark: 64 at once in the throughput phase
+    sessions: { maxPerAgent: 500 },
   });
   // BENCH_CONSOLE=1: serve the Next console too, for the HTTP reviewer and the console phase (needs a production build)
   const airlock = await startAirlock({ config, database, port: 0, host: '127.0.0.1', console: process.env.BENCH_CONSOLE === '1' });

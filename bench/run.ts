@@ -24,6 +24,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { relative, resolve } from 'node:path';
@@ -37,6 +38,11 @@ import { type ProfileSummary, summarizeProfile } from './profile-summary';
 import { IpcReviewer, makeReviewer, type Reviewer, type ReviewerKind } from './reviewer';
 import { epochMs, kib, mapConcurrent, mib, round, type Summary, sleep, summarize } from './stats';
 import { AirlockTarget, directTarget, mcpProxyTarget, type Session, slug, type Target } from './targets';
+
+// The SDK's HTTP client gives every fetch of a session one AbortSignal, and undici drops its
+// listener there only when the request is collected: thousands of sequential calls on one
+// session pass Node's warning threshold (1,500) between collections. Bounded, not a leak.
+setMaxListeners(0);
 
 // ─── configuration ─────────────────────────────────────────────────────────────
 

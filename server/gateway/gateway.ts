@@ -265,7 +265,7 @@ export class Gateway {
         res,
         429,
         -32000,
-        `agent ${agent.name} has ${open} MCP sessions open on this Airlock instance, the most allowed (${limit}): end one (DELETE) or let an idle one close`,
+        `agent ${agent.name} has ${open} MCP sessions open on this Airlock instance, the most allowed (sessions.maxPerAgent: ${limit}): end one (DELETE) or let an idle one close`,
       );
     }
     const session = new GatewaySession({

@@ -382,7 +382,7 @@ describe.each(backends())('gateway session limits on %s', (backend) => {
     const third = await fetch(`${h.url}/mcp/fixture`, { method: 'POST', headers: mcpHeaders(greedy), body: JSON.stringify(initialize) });
     expect(third.status).toBe(429);
     expect((await third.json()).error.message).toContain(
-      'agent greedy-agent has 2 MCP sessions open on this Airlock instance, the most allowed (2)',
+      'agent greedy-agent has 2 MCP sessions open on this Airlock instance, the most allowed (sessions.maxPerAgent: 2)',
     );
     // another agent is not held back by this one
     const other = await h.connect(await h.agent(owner.email, 'modest-agent'));
