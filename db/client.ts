@@ -76,12 +76,17 @@ export async function openDatabase(options: OpenOptions = {}): Promise<Database>
   return database;
 }
 
-async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR ?? '.airlock'): Promise<Database> {
+/** Where PGlite keeps its files for a data directory (default AIRLOCK_DATA_DIR, else `./.airlock`). */
+export function embeddedDatabasePath(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'): string {
+  return join(resolve(dataDir), 'pgdata');
+}
+
+async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'): Promise<Database> {
   const dir = resolve(dataDir);
   const unlock = dataDir === 'memory://' ? () => {} : lockDataDir(dir);
   let client: PGlite;
   try {
-    client = await PGlite.create(dataDir === 'memory://' ? undefined : join(dir, 'pgdata'));
+    client = await PGlite.create(dataDir === 'memory://' ? undefined : embeddedDatabasePath(dir));
   } catch (error) {
     unlock();
     throw error;

@@ -3,8 +3,10 @@ import type { approvalRequests, Role } from '../../db/schema';
 
 export type ApprovalRequest = typeof approvalRequests.$inferSelect;
 
-/** The person deciding, as authenticated; role and status are re-read from the database (invariant 4). */
-/** Who decides; `tokenId` when through a personal API token (recorded with the vote). */
+/**
+ * The person deciding, as authenticated; role and status are re-read from the database
+ * (invariant 4). `tokenId` when through a personal API token (recorded with the vote).
+ */
 export type Reviewer = { id: string; email?: string; role?: Role; tokenId?: string };
 
 export const ZDecision = z

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { AuditActor } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
-import { AirlockError } from '../lib/errors';
+import { AirlockError, isAirlockError } from '../lib/errors';
 import { type Agent, createAgent } from './agents';
 import { type ApiToken, createApiToken } from './api-tokens';
 import { type DatabaseOrExecutor, inTransaction } from './executor';
@@ -135,8 +135,12 @@ export async function issueApiToken(
   db: DatabaseOrExecutor,
   { userEmail, name, actor }: IssueApiTokenOptions,
 ): Promise<{ token: ApiToken & { userEmail: string }; secret: string }> {
-  const user = await findUserByEmail(db, { email: userEmail });
-  if (!user) throw new AirlockError('bad_request', `no user with email ${userEmail}`);
-  const { token, apiToken } = await createApiToken(db, { userEmail, name, actor });
-  return { token: { ...apiToken, userEmail: user.email }, secret: token };
+  try {
+    const { token, apiToken } = await createApiToken(db, { userEmail, name, actor });
+    // ZEmail gave the address as stored: trimmed, lower-cased
+    return { token: { ...apiToken, userEmail }, secret: token };
+  } catch (error) {
+    if (isAirlockError(error) && error.code === 'not_found') throw new AirlockError('bad_request', error.message);
+    throw error;
+  }
 }

@@ -6,7 +6,7 @@ import { agents, grants, users } from '../../db/schema';
 import { cancelAgentRequests, notifyChange } from '../approvals/lifecycle';
 import { type AuditActor, type AuditInput, appendAudit } from '../audit/append';
 import { ZUpstreamName } from '../config/schema';
-import { hashToken, newToken } from '../lib/digest';
+import { hashToken, newToken, TOKEN_PREFIX } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
 import { parseInput, ZActor, ZEmail, ZLabel } from './validation';
@@ -25,8 +25,6 @@ const agentColumns = {
   createdAt: agents.createdAt,
   revokedAt: agents.revokedAt,
 };
-
-const AGENT_TOKEN_PREFIX = 'alk_agent_';
 
 /** NOTIFY channel carrying the id of an agent whose token was revoked. */
 export const AGENTS_CHANNEL = 'airlock_agents';
@@ -150,7 +148,7 @@ export type AuthenticateAgentOptions = {
  * for a missing, unknown or revoked token and `forbidden` for an upstream outside the agent's list.
  */
 export async function authenticateAgent(db: DatabaseOrExecutor, { token, upstream }: AuthenticateAgentOptions): Promise<Agent> {
-  if (typeof token !== 'string' || !token.startsWith(AGENT_TOKEN_PREFIX) || token.length > 200)
+  if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX.agent) || token.length > 200)
     throw new AirlockError('unauthorized', 'missing or malformed agent token');
   const [row] = await executor(db)
     .select({ ...agentColumns, ownerDisabled: users.disabled })

@@ -3,7 +3,7 @@ import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { apiTokens, users } from '../../db/schema';
 import { type AuditActor, appendAudit } from '../audit/append';
-import { hashToken, newToken } from '../lib/digest';
+import { hashToken, newToken, TOKEN_PREFIX } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, executor, inTransaction } from './executor';
 import { type User, userColumns } from './users';
@@ -21,7 +21,6 @@ const tokenColumns = {
   revokedAt: apiTokens.revokedAt,
 };
 
-const USER_TOKEN_PREFIX = 'alk_user_';
 /** last_used_at is informative: writing it on every request would turn each read into a write. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 
@@ -110,9 +109,9 @@ export async function listApiTokens(db: DatabaseOrExecutor, options: { userEmail
  * indexed lookup; at most once a minute per token, a conditional update of `last_used_at`.
  */
 export async function authenticateApiToken(db: DatabaseOrExecutor, token: string | null | undefined): Promise<User & { tokenId: string }> {
-  if (typeof token === 'string' && token.startsWith('alk_agent_'))
+  if (typeof token === 'string' && token.startsWith(TOKEN_PREFIX.agent))
     throw new AirlockError('unauthorized', 'this is an agent token, for /mcp/<upstream>; the API takes a person’s token (alk_user_…)');
-  if (typeof token !== 'string' || !token.startsWith(USER_TOKEN_PREFIX) || token.length > 200)
+  if (typeof token !== 'string' || !token.startsWith(TOKEN_PREFIX.user) || token.length > 200)
     throw new AirlockError('unauthorized', 'missing or malformed API token');
   const handle = executor(db);
   const [found] = await handle

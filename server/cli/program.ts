@@ -1,10 +1,10 @@
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import { DataDirLockedError, openDatabase } from '../../db/client';
+import { DataDirLockedError, embeddedDatabasePath, openDatabase } from '../../db/client';
 import type { Database } from '../../db/database';
 import { roles } from '../../db/schema';
 import type { AuditActor } from '../audit/append';
@@ -40,9 +40,9 @@ function describe(error: unknown): string {
 async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   let db: Database;
   const url = process.env.DATABASE_URL || undefined;
-  const dataDir = resolve(process.env.AIRLOCK_DATA_DIR || '.airlock');
+  const dataDir = process.env.AIRLOCK_DATA_DIR || undefined;
   // in the wrong directory, or without DATABASE_URL, a command would quietly work on a new, empty database
-  const creating = !url && !existsSync(join(dataDir, 'pgdata'));
+  const creating = !url && !existsSync(embeddedDatabasePath(dataDir));
   try {
     db = await openDatabase({
       url,
@@ -60,7 +60,7 @@ async function withDatabase<T>(fn: (db: Database) => Promise<T>): Promise<T> {
   }
   if (creating) {
     err(
-      `airlock: created a new embedded database in ${dataDir} (no DATABASE_URL is set; Airlock uses this one when started with the same AIRLOCK_DATA_DIR)`,
+      `airlock: created a new embedded database in ${dirname(embeddedDatabasePath(dataDir))} (no DATABASE_URL is set; Airlock uses this one when started with the same AIRLOCK_DATA_DIR)`,
     );
   }
   try {
@@ -324,13 +324,8 @@ export function buildProgram(): Command {
         let result: VerifyResult;
         if (opts.file !== undefined) {
           const input = opts.file === '-' ? process.stdin : createReadStream(opts.file);
-          const opened = new Promise<void>((resolve, reject) => {
-            if (opts.file === '-') return resolve();
-            input.once('open', () => resolve());
-            input.once('error', (error: Error) => reject(new CliError(EXIT_FAILURE, `cannot read ${opts.file}: ${describe(error)}`)));
-          });
-          await opened;
           try {
+            // readline passes on the stream's errors (a missing file, a directory)
             result = await verifyAuditExport(createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY }), { checkpoint });
           } catch (error) {
             throw new CliError(EXIT_FAILURE, `cannot read ${opts.file}: ${describe(error)}`);

@@ -43,8 +43,10 @@ class SseStream {
     { keepAliveMs, headersWaitMs, onGone }: { keepAliveMs: number; headersWaitMs: number; onGone: () => void },
   ) {
     if (res.destroyed || res.closed) {
-      // the agent left while the gateway authenticated it: 'close' has been and gone
+      // the agent left while the gateway authenticated it: 'close' has been and gone, so the
+      // stream is gone from birth, told once its requests are dispatched (the rest of this turn)
       this.ended = true;
+      queueMicrotask(onGone);
       return;
     }
     res.statusCode = 200;
@@ -230,8 +232,6 @@ export class DownstreamTransport implements Transport {
     };
     for (const id of unanswered) this.batches.set(id, batch);
     for (const message of messages) this.onmessage?.(message);
-    // the agent left while the gateway authenticated it: its requests are known now, and abandoned already
-    if (batch.stream.ended && batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
   }
 
   private get(req: IncomingMessage, res: ServerResponse): void {

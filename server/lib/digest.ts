@@ -29,9 +29,12 @@ export function digest(value: unknown): string {
   return sha256(canonicalJson(value));
 }
 
+/** How each kind of token starts: an agent's for /mcp, a person's for the JSON API. */
+export const TOKEN_PREFIX = { agent: 'alk_agent_', user: 'alk_user_' } as const;
+
 /** A random secret token with a recognisable prefix, e.g. `alk_agent_…`. */
-export function newToken(kind: 'agent' | 'user'): string {
-  return `alk_${kind}_${randomBytes(24).toString('base64url')}`;
+export function newToken(kind: keyof typeof TOKEN_PREFIX): string {
+  return `${TOKEN_PREFIX[kind]}${randomBytes(24).toString('base64url')}`;
 }
 
 /** Tokens are stored as SHA-256: they are random and long, so a slow hash adds nothing. */

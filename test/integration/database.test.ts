@@ -2,6 +2,8 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, openDatabase } from '../../db/client';
 import { query } from '../../db/database';
+import { appendAudit, appendAuditNow } from '../../server/audit/append';
+import { verifyAudit } from '../../server/audit/verify';
 import { eventually } from '../helpers/airlock';
 import { backends, createTestDatabaseUrl, openTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -29,6 +31,21 @@ describe.each(backends())('database on %s', (backend) => {
     await new Promise((r) => setTimeout(r, 50));
     await t.database.orm.execute(sql`select pg_notify('airlock_test', 'hello')`);
     await expect(received).resolves.toBe('hello');
+  });
+
+  it('keeps one hash chain when single, batched and transactional appends run at once', async () => {
+    const event = (n: number) => ({ type: 'test.append', actor: { type: 'system' as const }, payload: { n } });
+    const before = await verifyAudit(t.database.orm);
+    expect(before.ok).toBe(true);
+    const writes = Array.from({ length: 60 }, (_, i) => {
+      // airlock_audit_append_one, airlock_audit_append_batch outside a transaction, and inside one
+      if (i % 3 === 0) return appendAuditNow(t.database, [event(i)]);
+      if (i % 3 === 1) return appendAuditNow(t.database, [event(i), event(i + 1000)]);
+      return t.database.orm.transaction((tx) => appendAudit(tx, event(i)));
+    });
+    await Promise.all(writes);
+    const after = await verifyAudit(t.database.orm);
+    expect(after).toMatchObject({ ok: true, count: before.count + 80 });
   });
 });
 
