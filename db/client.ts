@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { type messages, PGlite, protocol, types } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -95,9 +95,7 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'):
   return {
     orm,
     kind: 'pglite',
-    async raw<T>(text: string, params: unknown[]) {
-      return (await client.query<T>(text, params)).rows;
-    },
+    raw: preparedStatements(client),
     async listen(channel, onPayload) {
       const unsubscribe = await client.listen(channel, onPayload);
       return async () => unsubscribe();
@@ -107,6 +105,85 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'):
       unlock();
     },
   };
+}
+
+type Prepared = { name: string; paramTypes: number[]; fields: { name: string; dataTypeID: number }[] };
+
+/** Beyond this many distinct texts, `raw` runs a statement unprepared (its texts are meant to be fixed). */
+const MAX_PREPARED = 64;
+
+/**
+ * `raw` on PGlite, with the statement prepared once, as postgres.js does on PostgreSQL.
+ * PGlite's `query` makes six calls into PostgreSQL per statement (Parse, Describe, Bind,
+ * Describe, Execute, Sync) and parses and plans the text every time; a prepared statement
+ * runs in one call (Bind, Execute, Sync). Measured per append of one audit event: 136-161 µs
+ * of wall time instead of 419-464 (2,000 in a row). It takes PGlite's two locks, as `query`
+ * does, so it never runs inside another caller's transaction; `execProtocol` throws
+ * PostgreSQL's errors and delivers notifications as `query` does.
+ */
+function preparedStatements(client: PGlite): Database['raw'] {
+  const statements = new Map<string, Promise<Prepared>>();
+  let prepares = 0;
+  const run = (message: Uint8Array) =>
+    client._runExclusiveTransaction(() =>
+      client._runExclusiveQuery(async () => {
+        if (client.closed) throw new Error('PGlite is closed');
+        return (await client.execProtocol(message)).messages;
+      }),
+    );
+  const prepare = (text: string): Promise<Prepared> => {
+    let prepared = statements.get(text);
+    if (!prepared) {
+      const name = `airlock_${++prepares}`;
+      prepared = run(
+        concat([
+          protocol.serialize.parse({ name, text, types: [] }),
+          protocol.serialize.describe({ type: 'S', name }),
+          protocol.serialize.sync(),
+        ]),
+      ).then((replies) => {
+        const params = replies.find((m) => m.name === 'parameterDescription') as messages.ParameterDescriptionMessage | undefined;
+        const rows = replies.find((m) => m.name === 'rowDescription') as messages.RowDescriptionMessage | undefined;
+        return { name, paramTypes: params?.dataTypeIDs ?? [], fields: rows?.fields ?? [] };
+      });
+      // a text PostgreSQL refused is not kept: the caller sees the error, the next call tries again
+      prepared.catch(() => statements.delete(text));
+      statements.set(text, prepared);
+    }
+    return prepared;
+  };
+  return async <T>(text: string, params: unknown[]): Promise<T[]> => {
+    if (!statements.has(text) && statements.size >= MAX_PREPARED) return (await client.query<T>(text, params)).rows;
+    const { name, paramTypes, fields } = await prepare(text);
+    // the values as PGlite's query serializes them: by the parameter's type, else as text
+    const values = params.map((value, i) => {
+      if (value === null || value === undefined) return null;
+      const serialize = client.serializers[paramTypes[i]];
+      return serialize ? serialize(value) : String(value);
+    });
+    const replies = await run(
+      concat([protocol.serialize.bind({ statement: name, values }), protocol.serialize.execute({}), protocol.serialize.sync()]),
+    );
+    const rows: T[] = [];
+    for (const message of replies) {
+      if (message.name !== 'dataRow') continue;
+      const { fields: values } = message as messages.DataRowMessage;
+      const row: Record<string, unknown> = {};
+      for (const [i, field] of fields.entries()) row[field.name] = types.parseType(values[i], field.dataTypeID, client.parsers);
+      rows.push(row as T);
+    }
+    return rows;
+  };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
 /**

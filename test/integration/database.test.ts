@@ -47,6 +47,65 @@ describe.each(backends())('database on %s', (backend) => {
     const after = await verifyAudit(t.database.orm);
     expect(after).toMatchObject({ ok: true, count: before.count + 80 });
   });
+
+  it('runs raw statements prepared, with the types the ORM reads', async () => {
+    const text =
+      'select $1::int4 as i, $2::int8 as b, $3::text as t, $4::text as n, $5::timestamptz as at, $6::jsonb as j, $7::bool as ok, array[$3, $3]::text[] as arr';
+    const at = new Date('2026-12-05T10:00:00.123Z');
+    const params = [42, 9_007_199_254_740_000, 'it’s "quoted" \\ and ünïcode', null, at.toISOString(), '{"a":[1,2]}', true];
+    const viaOrm = await query(
+      t.database.orm,
+      sql`select ${params[0]}::int4 as i, ${params[1]}::int8 as b, ${params[2]}::text as t, ${params[3]}::text as n,
+          ${at.toISOString()}::timestamptz as at, ${params[5]}::jsonb as j, ${params[6]}::bool as ok, array[${params[2]}, ${params[2]}]::text[] as arr`,
+    );
+    // twice: the first run prepares the statement, the second reuses it
+    for (let run = 0; run < 2; run++) {
+      const rows = await t.database.raw<Record<string, unknown>>(text, params);
+      expect(rows).toHaveLength(1);
+      expect({ ...rows[0], at: new Date(rows[0].at as string | Date).getTime() }).toEqual({
+        ...viaOrm[0],
+        at: new Date(viaOrm[0].at as string | Date).getTime(),
+      });
+      expect(rows[0]).toMatchObject({ t: params[2], n: null, ok: true, arr: [params[2], params[2]] });
+    }
+  });
+
+  it('reports a raw statement’s error and keeps serving', async () => {
+    await expect(t.database.raw('select 1 / $1::int4 as x', [0])).rejects.toThrow(/division by zero/);
+    await expect(t.database.raw('select $1::int4 as x', ['not a number'])).rejects.toThrow(/invalid input syntax/);
+    await expect(t.database.raw('select from no_such_table', [])).rejects.toThrow(/no_such_table/);
+    expect(await t.database.raw('select 1 / $1::int4 as x', [1])).toEqual([{ x: 1 }]);
+  });
+
+  it('never runs a raw statement inside another caller’s transaction', async () => {
+    const event = { type: 'test.outside', actor: { type: 'system' as const }, payload: {} };
+    let outside: Promise<unknown> | undefined;
+    await expect(
+      t.database.orm.transaction(async (tx) => {
+        await appendAudit(tx, { ...event, type: 'test.rolled_back' });
+        // issued while the transaction is open, which then rolls back
+        outside = appendAuditNow(t.database, [event]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    await outside;
+    const rows = await query<{ type: string }>(
+      t.database.orm,
+      sql`select type from audit_events where type in ('test.outside', 'test.rolled_back')`,
+    );
+    expect(rows.map((row) => row.type)).toEqual(['test.outside']);
+    expect((await verifyAudit(t.database.orm)).ok).toBe(true);
+  });
+
+  it('delivers a NOTIFY sent by a raw statement', async () => {
+    const received = new Promise<string>((resolve) => {
+      void t.database.listen('airlock_test_raw', resolve);
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    await t.database.raw('select pg_notify($1, $2)', ['airlock_test_raw', 'hello']);
+    await expect(received).resolves.toBe('hello');
+  });
 });
 
 describe.skipIf(!backends().includes('postgres'))('PostgreSQL over a Unix socket', () => {
