@@ -4,8 +4,8 @@
  *   node --import tsx --expose-gc [--cpu-prof] bench/airlock-child.ts
  *
  * It serves the gateway (and with BENCH_CONSOLE=1 the Next console and its JSON API) with
- * the echo upstream and the benchmark's policy, on an ephemeral port, on in-memory PGlite or on BENCH_DATABASE_URL. It answers a
- * few IPC requests from the parent: the reviewer's operations (list pending requests,
+ * the echo upstream and the benchmark's policy, on an ephemeral port, on PGlite in a temporary directory on disk (as
+ * Airlock runs by default) or on BENCH_DATABASE_URL. It answers a few IPC requests from the parent: the reviewer's operations (list pending requests,
  * decide) for the IPC reviewer, the NOTIFY events of `airlock_approvals` (a stand-in for
  * the socket.io feed), its own memory figures and CPU profiles of one phase, and for the
  * console phase a reviewer with a password and thousands of seeded pending requests.
