@@ -16,7 +16,10 @@ export type Executor = Orm | Tx;
 export type Database = {
   orm: Orm;
   kind: 'pglite' | 'postgres';
-  /** One parameterized statement straight through the driver (prepared on PostgreSQL): for hot paths. */
+  /**
+   * One parameterized statement straight through the driver, prepared (on PostgreSQL on a
+   * connection of its own): for the hot path, the gateway's audit appends.
+   */
   raw<T = Record<string, unknown>>(text: string, params: unknown[]): Promise<T[]>;
   /**
    * Subscribe to a NOTIFY channel; resolves to an unsubscribe function. `onResubscribed` runs
