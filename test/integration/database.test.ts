@@ -108,6 +108,29 @@ describe.each(backends())('database on %s', (backend) => {
   });
 });
 
+describe.skipIf(!backends().includes('postgres'))('audit appends on PostgreSQL', () => {
+  let t: TestDatabase;
+  beforeAll(async () => {
+    t = await openTestDatabase('postgres');
+  });
+  afterAll(() => t?.close());
+
+  it('do not wait for a pooled connection while every one is busy', async () => {
+    // every connection of the pool (10) busy for 5 s
+    let slowDone = 0;
+    const slow = Array.from({ length: 10 }, () =>
+      query(t.database.orm, sql`select pg_sleep(5)`).then(() => {
+        slowDone++;
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const [event] = await appendAuditNow(t.database, [{ type: 'test.busy_pool', actor: { type: 'system' }, payload: {} }]);
+    expect(event.type).toBe('test.busy_pool');
+    expect(slowDone).toBe(0);
+    await Promise.all(slow);
+  });
+});
+
 describe.skipIf(!backends().includes('postgres'))('PostgreSQL over a Unix socket', () => {
   let t: TestDatabase;
   let socketDir: string;
