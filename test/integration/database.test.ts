@@ -68,13 +68,42 @@ describe.each(backends())('database on %s', (backend) => {
       });
       expect(rows[0]).toMatchObject({ t: params[2], n: null, ok: true, arr: [params[2], params[2]] });
     }
+    // prepared once, on the connection that ran it
+    const [prepared] = await t.database.raw<{ n: number }>('select count(*)::int as n from pg_prepared_statements where statement = $1', [
+      text,
+    ]);
+    expect(prepared.n).toBe(1);
   });
 
   it('reports a raw statement’s error and keeps serving', async () => {
     await expect(t.database.raw('select 1 / $1::int4 as x', [0])).rejects.toThrow(/division by zero/);
     await expect(t.database.raw('select $1::int4 as x', ['not a number'])).rejects.toThrow(/invalid input syntax/);
-    await expect(t.database.raw('select from no_such_table', [])).rejects.toThrow(/no_such_table/);
+    await expect(t.database.raw('select count(*)::int as n from raw_later', [])).rejects.toThrow(/raw_later/);
     expect(await t.database.raw('select 1 / $1::int4 as x', [1])).toEqual([{ x: 1 }]);
+    // a text refused at first is not remembered as refused
+    await t.database.orm.execute(sql`create table raw_later (a int)`);
+    expect(await t.database.raw('select count(*)::int as n from raw_later', [])).toEqual([{ n: 0 }]);
+  });
+
+  it('prepares a raw statement anew when its table changed or it was deallocated', async () => {
+    await t.database.orm.execute(sql`create table raw_changing (a int)`);
+    await t.database.orm.execute(sql`insert into raw_changing values (1)`);
+    const text = 'select * from raw_changing where a = $1';
+    expect(await t.database.raw(text, [1])).toEqual([{ a: 1 }]);
+    // the prepared plan no longer fits the table
+    await t.database.orm.execute(sql`alter table raw_changing add column b text default 'x'`);
+    expect(await t.database.raw(text, [1])).toEqual([{ a: 1, b: 'x' }]);
+    // every prepared statement of the session dropped (on PGlite the session is the raw statement's)
+    await t.database.orm.execute(sql`deallocate all`);
+    expect(await t.database.raw(text, [1])).toEqual([{ a: 1, b: 'x' }]);
+  });
+
+  it('refuses a raw statement issued once the database is closing', async () => {
+    const other = await openTestDatabase(backend);
+    expect(await other.database.raw('select 1 as x', [])).toEqual([{ x: 1 }]);
+    const closing = other.close();
+    await expect(other.database.raw('select 1 as x', [])).rejects.toThrow(/clos|end/i);
+    await closing;
   });
 
   it('never runs a raw statement inside another caller’s transaction', async () => {
@@ -99,12 +128,17 @@ describe.each(backends())('database on %s', (backend) => {
   });
 
   it('delivers a NOTIFY sent by a raw statement', async () => {
+    let resolveReceived: (payload: string) => void = () => {};
     const received = new Promise<string>((resolve) => {
-      void t.database.listen('airlock_test_raw', resolve);
+      resolveReceived = resolve;
     });
-    await new Promise((r) => setTimeout(r, 50));
-    await t.database.raw('select pg_notify($1, $2)', ['airlock_test_raw', 'hello']);
-    await expect(received).resolves.toBe('hello');
+    const unlisten = await t.database.listen('airlock_test_raw', (payload) => resolveReceived(payload));
+    try {
+      await t.database.raw('select pg_notify($1, $2)', ['airlock_test_raw', 'hello']);
+      await expect(received).resolves.toBe('hello');
+    } finally {
+      await unlisten();
+    }
   });
 });
 
@@ -116,10 +150,10 @@ describe.skipIf(!backends().includes('postgres'))('audit appends on PostgreSQL',
   afterAll(() => t?.close());
 
   it('do not wait for a pooled connection while every one is busy', async () => {
-    // every connection of the pool (10) busy for 5 s
+    // every connection of the pool (openDatabase's default of 10) busy for 2 s
     let slowDone = 0;
     const slow = Array.from({ length: 10 }, () =>
-      query(t.database.orm, sql`select pg_sleep(5)`).then(() => {
+      query(t.database.orm, sql`select pg_sleep(2)`).then(() => {
         slowDone++;
       }),
     );
