@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type messages, PGlite, protocol, types } from '@electric-sql/pglite';
+import { MemoryFS, type messages, PGlite, protocol, types } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
@@ -91,6 +91,7 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'):
     unlock();
     throw error;
   }
+  replaceLocks(client);
   const orm = drizzlePglite({ client, schema }) as unknown as Orm;
   return {
     orm,
@@ -105,6 +106,56 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'):
       unlock();
     },
   };
+}
+
+/**
+ * A first-in, first-out lock on native async functions. PGlite serializes its statements with
+ * the async-mutex it bundles, which is compiled to generator-based awaiters, and what those
+ * awaiters allocate outlives V8's young generation: in a loop of 20,000 `raw` statements,
+ * 5.1 KB per statement survived the scavenges with async-mutex and 1.2 KB with this lock (V8's
+ * sampling heap profiler, counting what no scavenge collected), each scavenge took 3.3-3.4 ms
+ * instead of 1.8-2.6, and a statement 33-35 µs instead of 22-30. Those scavenges stop the
+ * gateway's event loop with every call in flight.
+ */
+class FifoLock {
+  #busy = false;
+  readonly #waiting: (() => void)[] = [];
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#busy = true;
+    try {
+      return await fn();
+    } finally {
+      // handed straight to the next in line: the lock never looks free while someone waits
+      const next = this.#waiting.shift();
+      if (next) next();
+      else this.#busy = false;
+    }
+  }
+}
+
+/**
+ * PGlite's statement and transaction locks replaced by FifoLocks. `query`, `exec`,
+ * `transaction` and `raw` take them through `_runExclusiveTransaction` and
+ * `_runExclusiveQuery`; `close` takes PGlite's own mutexes, so it is made to wait for these
+ * first (a statement queued behind it then finds the database closed, as before). `syncToFs`,
+ * after every statement, takes one more mutex to call the filesystem's sync, which for the
+ * built-in filesystems (a directory on disk, or memory) does nothing.
+ */
+function replaceLocks(client: PGlite): void {
+  const transactions = new FifoLock();
+  const statements = new FifoLock();
+  client._runExclusiveTransaction = (fn) => transactions.run(fn);
+  client._runExclusiveQuery = (fn) =>
+    statements.run(async () => {
+      // query() looks before it waits: a statement queued behind close() would find PGlite gone
+      await client._checkReady();
+      return fn();
+    });
+  const close = client.close.bind(client);
+  client.close = () => transactions.run(() => statements.run(close));
+  if (client.fs?.syncToFs === Object.getPrototypeOf(MemoryFS.prototype).syncToFs) client.syncToFs = async () => {};
 }
 
 type Prepared = { name: string; paramTypes: number[]; fields: { name: string; dataTypeID: number }[] };

@@ -98,11 +98,36 @@ describe.each(backends())('database on %s', (backend) => {
     expect(await t.database.raw(text, [1])).toEqual([{ a: 1, b: 'x' }]);
   });
 
-  it('refuses a raw statement issued once the database is closing', async () => {
+  it('refuses, with a clear error, every statement issued once the database is closing', async () => {
     const other = await openTestDatabase(backend);
     expect(await other.database.raw('select 1 as x', [])).toEqual([{ x: 1 }]);
     const closing = other.close();
-    await expect(other.database.raw('select 1 as x', [])).rejects.toThrow(/clos|end/i);
+    const statements = [
+      other.database.raw('select 1 as x', []),
+      query(other.database.orm, sql`select 8 as y`),
+      other.database.orm.transaction((tx) => query(tx, sql`select 9 as z`)),
+    ];
+    const outcomes = await Promise.allSettled(statements);
+    // not an error from a database torn down under the statement (the ORM's error names the
+    // driver's as its cause)
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe('rejected');
+      const { message, cause } = (outcome as PromiseRejectedResult).reason as Error & { cause?: Error };
+      expect(`${message} ${cause?.message ?? ''}`).toMatch(/PGlite is closed|CONNECTION_ENDED/);
+    }
+    await closing;
+  });
+
+  it('lets a transaction open when close() is called finish first', async () => {
+    const other = await openTestDatabase(backend);
+    let closing: Promise<void> | undefined;
+    const transaction = other.database.orm.transaction(async (tx) => {
+      await query(tx, sql`select 1 as x`);
+      closing = other.close();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return query<{ z: number }>(tx, sql`select 9 as z`);
+    });
+    await expect(transaction).resolves.toEqual([{ z: 9 }]);
     await closing;
   });
 
@@ -112,8 +137,9 @@ describe.each(backends())('database on %s', (backend) => {
     await expect(
       t.database.orm.transaction(async (tx) => {
         await appendAudit(tx, { ...event, type: 'test.rolled_back' });
-        // issued while the transaction is open, which then rolls back
-        outside = appendAuditNow(t.database, [event]);
+        // issued while the transaction is open, which then rolls back: a raw append and one
+        // through the ORM
+        outside = Promise.all([appendAuditNow(t.database, [event]), appendAudit(t.database.orm, { ...event, type: 'test.outside_orm' })]);
         await new Promise((resolve) => setTimeout(resolve, 50));
         throw new Error('roll back');
       }),
@@ -121,9 +147,9 @@ describe.each(backends())('database on %s', (backend) => {
     await outside;
     const rows = await query<{ type: string }>(
       t.database.orm,
-      sql`select type from audit_events where type in ('test.outside', 'test.rolled_back')`,
+      sql`select type from audit_events where type in ('test.outside', 'test.outside_orm', 'test.rolled_back') order by type`,
     );
-    expect(rows.map((row) => row.type)).toEqual(['test.outside']);
+    expect(rows.map((row) => row.type)).toEqual(['test.outside', 'test.outside_orm']);
     expect((await verifyAudit(t.database.orm)).ok).toBe(true);
   });
 
