@@ -59,13 +59,20 @@ const APPEND_ONE_CALL = `select ${APPEND_COLUMNS} from airlock_audit_append_one(
 /** What `airlock_audit_append_batch` answers: event i got seq `first_seq + i` and hash `hashes[i]`. */
 type AppendRow = { first_seq: number | string; prev_hash: string; hashes: string[] };
 
-/** An event whose payload is already serialized (the writer serializes it once, on `record`). */
-export type SerializedAuditInput = AuditInput & { payloadText: string };
-
-function prepare(inputs: (AuditInput | SerializedAuditInput)[]) {
+/**
+ * The rows of events to append: each with a new id, the same time, and its payload as the
+ * JSON text stored (given when the caller serialized it already). The objects here and in
+ * `assemble` are written out rather than spread from one another: on Node 20 an object spread
+ * (`{ ...content, digest }`) per event made what it references outlive V8's young generation.
+ * With the two spreads of the old code, 1.4 MB per scavenge of 12 MB was promoted to the old
+ * generation in a loop of appends against a database that answers at once, against 47 KB
+ * written out (Node 22 promotes nothing in either case).
+ */
+function prepare(inputs: AuditInput[], payloadTexts?: string[]) {
   const at = new Date();
-  const prepared = inputs.map((input) => {
-    const payloadText = 'payloadText' in input ? input.payloadText : JSON.stringify(input.payload ?? {});
+  const atText = at.toISOString();
+  const prepared = inputs.map((input, i) => {
+    const payloadText = payloadTexts?.[i] ?? JSON.stringify(input.payload ?? {});
     const content: Content = {
       id: randomUUID(),
       at,
@@ -78,8 +85,13 @@ function prepare(inputs: (AuditInput | SerializedAuditInput)[]) {
     return { content, payloadText, payload: (input.payload ?? {}) as unknown };
   });
   const events = prepared.map(({ content, payloadText }) => ({
-    ...content,
-    at: content.at.toISOString(),
+    id: content.id,
+    at: atText,
+    type: content.type,
+    actorType: content.actorType,
+    actorId: content.actorId,
+    requestId: content.requestId,
+    sessionId: content.sessionId,
     payload: payloadText,
     digest: contentDigest(content, payloadText),
   }));
@@ -91,8 +103,14 @@ function assemble(prepared: ReturnType<typeof prepare>['prepared'], rows: Append
   if (row?.hashes.length !== prepared.length) throw new Error(`audit append wrote ${row?.hashes.length ?? 0} of ${prepared.length} events`);
   const first = Number(row.first_seq);
   return prepared.map(({ content, payload }, i) => ({
-    ...content,
     seq: first + i,
+    id: content.id,
+    at: content.at,
+    type: content.type,
+    actorType: content.actorType,
+    actorId: content.actorId,
+    requestId: content.requestId,
+    sessionId: content.sessionId,
     payload,
     prevHash: i === 0 ? row.prev_hash : row.hashes[i - 1],
     hash: row.hashes[i],
@@ -150,9 +168,9 @@ export async function appendAuditIfChanged(
  * The same, outside any transaction, straight through the driver: the statement commits
  * when it returns. The gateway's per-call path (AuditWriter) uses it.
  */
-export async function appendAuditNow(database: Database, inputs: (AuditInput | SerializedAuditInput)[]): Promise<AuditEvent[]> {
+export async function appendAuditNow(database: Database, inputs: AuditInput[], payloadTexts?: string[]): Promise<AuditEvent[]> {
   if (inputs.length === 0) return [];
-  const { prepared, events, json } = prepare(inputs);
+  const { prepared, events, json } = prepare(inputs, payloadTexts);
   if (events.length > 1) return assemble(prepared, await database.raw<AppendRow>(`${APPEND_CALL}($1::jsonb)`, [json()]));
   // one event, the commonest case: its fields as parameters, not a document to parse
   const [e] = events;

@@ -1,10 +1,10 @@
 import type { Database } from '../../db/database';
-import { type AuditEvent, type AuditInput, appendAuditNow, type SerializedAuditInput } from './append';
+import { type AuditEvent, type AuditInput, appendAuditNow } from './append';
 
 /** Enough to amortise a commit, small enough to keep one transaction short. */
 const MAX_BATCH = 500;
 
-type Pending = { input: SerializedAuditInput; resolve: (event: AuditEvent) => void; reject: (error: unknown) => void };
+type Pending = { input: AuditInput; payloadText: string; resolve: (event: AuditEvent) => void; reject: (error: unknown) => void };
 
 /**
  * Group commit for high-rate audit events (every allowed tool call is one). `record()`
@@ -30,7 +30,7 @@ export class AuditWriter {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.queue.push({ input: { ...input, payloadText }, resolve, reject });
+      this.queue.push({ input, payloadText, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
@@ -52,6 +52,7 @@ export class AuditWriter {
         const events = await appendAuditNow(
           this.db,
           batch.map((p) => p.input),
+          batch.map((p) => p.payloadText),
         );
         for (const [i, p] of batch.entries()) p.resolve(events[i]);
       } catch (error) {

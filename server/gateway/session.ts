@@ -467,10 +467,12 @@ export class GatewaySession {
       await this.recordRefusal(name, reason);
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, reason));
     }
-    // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones
-    const base = { sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest };
+    // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones.
+    // A new object per event, not a spread of a shared one (see prepare() in server/audit/append.ts)
+    const payloadOf = (fields: Record<string, unknown>) =>
+      Object.assign({ sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest }, fields);
     const refuse = async (type: string, payload: Record<string, unknown>, answer: JSONRPCMessage) => {
-      const recorded = await this.auditOrLog({ type, actor, sessionId: this.sessionId, payload: { ...base, ...payload } });
+      const recorded = await this.auditOrLog({ type, actor, sessionId: this.sessionId, payload: payloadOf(payload) });
       // invariant 5: no refusal is visible before its audit row; without one, a plain error (still not executed)
       return this.reply(
         recorded ? answer : refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed.'),
@@ -512,7 +514,7 @@ export class GatewaySession {
           type: 'tool.allowed',
           actor,
           sessionId: this.sessionId,
-          payload: { ...base, arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra },
+          payload: payloadOf({ arguments: maskArguments(args).masked, rule: verdict.ruleId, ...extra }),
         });
       } catch (error) {
         log.error('gateway: audit unavailable; call refused', { error: String(error) });

@@ -1,9 +1,11 @@
-import { sql } from 'drizzle-orm';
+import { inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, openDatabase } from '../../db/client';
 import { query } from '../../db/database';
+import { auditEvents } from '../../db/schema';
 import { appendAudit, appendAuditNow } from '../../server/audit/append';
 import { verifyAudit } from '../../server/audit/verify';
+import { AuditWriter } from '../../server/audit/writer';
 import { eventually } from '../helpers/airlock';
 import { backends, createTestDatabaseUrl, openTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -96,6 +98,36 @@ describe.each(backends())('database on %s', (backend) => {
     // every prepared statement of the session dropped (on PGlite the session is the raw statement's)
     await t.database.orm.execute(sql`deallocate all`);
     expect(await t.database.raw(text, [1])).toEqual([{ a: 1, b: 'x' }]);
+  });
+
+  it('returns each appended event as it is stored', async () => {
+    const input = (n: number) => ({
+      type: 'test.returned',
+      actor: { type: 'agent' as const, id: `agent-${n}` },
+      requestId: `request-${n}`,
+      sessionId: `session-${n}`,
+      payload: { n, nested: { text: 'é' } },
+    });
+    const writer = new AuditWriter(t.database);
+    const returned = [
+      ...(await appendAuditNow(t.database, [input(1)])),
+      ...(await appendAuditNow(t.database, [input(2), input(3)], ['{"n":2,"nested":{"text":"é"}}', JSON.stringify(input(3).payload)])),
+      await writer.record(input(4)),
+    ];
+    await writer.close();
+    const stored = await t.database.orm
+      .select()
+      .from(auditEvents)
+      .where(
+        inArray(
+          auditEvents.id,
+          returned.map((event) => event.id),
+        ),
+      )
+      .orderBy(auditEvents.seq);
+    expect(returned).toEqual(stored);
+    expect(returned.map((event) => event.payload)).toEqual([1, 2, 3, 4].map((n) => input(n).payload));
+    expect((await verifyAudit(t.database.orm)).ok).toBe(true);
   });
 
   it('refuses, with a clear error, every statement issued once the database is closing', async () => {
