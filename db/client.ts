@@ -144,6 +144,19 @@ class FifoLock {
  * built-in filesystems (a directory on disk, or memory) does nothing.
  */
 function replaceLocks(client: PGlite): void {
+  // these are PGlite's internals (package.json pins its version): without them the locks below
+  // would serialize nothing, and a statement could run inside another caller's transaction
+  for (const name of [
+    '_runExclusiveQuery',
+    '_runExclusiveTransaction',
+    '_checkReady',
+    'execProtocolStream',
+    'syncToFs',
+    'close',
+  ] as const) {
+    if (typeof client[name] !== 'function')
+      throw new Error(`this PGlite has no ${name}(), which Airlock relies on: install the version package.json names`);
+  }
   const transactions = new FifoLock();
   const statements = new FifoLock();
   client._runExclusiveTransaction = (fn) => transactions.run(fn);
