@@ -91,7 +91,13 @@ async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'):
     unlock();
     throw error;
   }
-  replaceLocks(client);
+  try {
+    replaceLocks(client);
+  } catch (error) {
+    await client.close().catch(() => {});
+    unlock();
+    throw error;
+  }
   const orm = drizzlePglite({ client, schema }) as unknown as Orm;
   return {
     orm,
@@ -139,7 +145,7 @@ class FifoLock {
  * PGlite's statement and transaction locks replaced by FifoLocks. `query`, `exec`,
  * `transaction` and `raw` take them through `_runExclusiveTransaction` and
  * `_runExclusiveQuery`; `close` takes PGlite's own mutexes, so it is made to wait for these
- * first (a statement queued behind it then finds the database closed, as before). `syncToFs`,
+ * first (a statement queued behind it then finds the database closed). `syncToFs`,
  * after every statement, takes one more mutex to call the filesystem's sync, which for the
  * built-in filesystems (a directory on disk, or memory) does nothing.
  */
@@ -167,7 +173,12 @@ function replaceLocks(client: PGlite): void {
       return fn();
     });
   const close = client.close.bind(client);
-  client.close = () => transactions.run(() => statements.run(close));
+  client.close = async () => {
+    // one turn first, as PGlite's close() and query() take: a statement issued just before
+    // close() still runs, one issued after it is refused
+    await client._checkReady();
+    return transactions.run(() => statements.run(close));
+  };
   if (client.fs?.syncToFs === Object.getPrototypeOf(MemoryFS.prototype).syncToFs) client.syncToFs = async () => {};
 }
 

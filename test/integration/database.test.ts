@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PGlite } from '@electric-sql/pglite';
 import { inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, openDatabase } from '../../db/client';
@@ -125,7 +129,7 @@ describe.each(backends())('database on %s', (backend) => {
         ),
       )
       .orderBy(auditEvents.seq);
-    expect(returned).toEqual(stored);
+    expect(returned).toStrictEqual(stored);
     expect(returned.map((event) => event.payload)).toEqual([1, 2, 3, 4].map((n) => input(n).payload));
     expect((await verifyAudit(t.database.orm)).ok).toBe(true);
   });
@@ -197,6 +201,31 @@ describe.each(backends())('database on %s', (backend) => {
     } finally {
       await unlisten();
     }
+  });
+});
+
+describe('PGlite with Airlock’s statement locks', () => {
+  it.each(['a data directory', 'memory'])('replaces its locks and its empty filesystem sync in %s', async (where) => {
+    const dir = where === 'memory' ? 'memory://' : mkdtempSync(join(tmpdir(), 'airlock-locks-'));
+    const database = await openDatabase({ dataDir: dir });
+    try {
+      const client = (database.orm as unknown as { $client: PGlite }).$client;
+      for (const name of ['_runExclusiveQuery', '_runExclusiveTransaction', 'close', 'syncToFs']) {
+        expect(Object.hasOwn(client, name), name).toBe(true);
+      }
+      expect(await database.raw('select 1 as x', [])).toEqual([{ x: 1 }]);
+    } finally {
+      await database.close();
+      if (dir !== 'memory://') rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs what was issued to PGlite just before close(), as PGlite alone does', async () => {
+    const database = await openDatabase({ dataDir: 'memory://' });
+    const client = (database.orm as unknown as { $client: PGlite }).$client;
+    const before = [client.query<{ x: number }>('select 1 as x'), client.transaction((tx) => tx.query<{ y: number }>('select 2 as y'))];
+    await database.close();
+    expect((await Promise.all(before)).map((result) => result.rows)).toEqual([[{ x: 1 }], [{ y: 2 }]]);
   });
 });
 
