@@ -84,17 +84,12 @@ export function embeddedDatabasePath(dataDir = process.env.AIRLOCK_DATA_DIR || '
 async function openPglite(dataDir = process.env.AIRLOCK_DATA_DIR || '.airlock'): Promise<Database> {
   const dir = resolve(dataDir);
   const unlock = dataDir === 'memory://' ? () => {} : lockDataDir(dir);
-  let client: PGlite;
+  let client: PGlite | undefined;
   try {
     client = await PGlite.create(dataDir === 'memory://' ? undefined : embeddedDatabasePath(dir));
-  } catch (error) {
-    unlock();
-    throw error;
-  }
-  try {
     replaceLocks(client);
   } catch (error) {
-    await client.close().catch(() => {});
+    await client?.close().catch(() => {});
     unlock();
     throw error;
   }
@@ -202,11 +197,8 @@ function preparedStatements(client: PGlite): Database['raw'] {
   let prepares = 0;
   const run = (message: Uint8Array) =>
     client._runExclusiveTransaction(() =>
-      client._runExclusiveQuery(async () => {
-        // rejects from the moment close() starts, as query() does
-        await client._checkReady();
-        return client.execProtocolStream(message);
-      }),
+      // the statement lock checks that PGlite is not closing (replaceLocks)
+      client._runExclusiveQuery(() => client.execProtocolStream(message)),
     );
   const prepare = (text: string): Promise<Prepared> => {
     let prepared = statements.get(text);

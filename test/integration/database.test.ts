@@ -5,7 +5,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { inArray, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectPostgres, openDatabase } from '../../db/client';
-import { query } from '../../db/database';
+import { type Database, query } from '../../db/database';
 import { auditEvents } from '../../db/schema';
 import { appendAudit, appendAuditNow } from '../../server/audit/append';
 import { verifyAudit } from '../../server/audit/verify';
@@ -205,11 +205,13 @@ describe.each(backends())('database on %s', (backend) => {
 });
 
 describe('PGlite with Airlock’s statement locks', () => {
+  const pgliteOf = (database: Database) => (database.orm as unknown as { $client: PGlite }).$client;
+
   it.each(['a data directory', 'memory'])('replaces its locks and its empty filesystem sync in %s', async (where) => {
     const dir = where === 'memory' ? 'memory://' : mkdtempSync(join(tmpdir(), 'airlock-locks-'));
     const database = await openDatabase({ dataDir: dir });
     try {
-      const client = (database.orm as unknown as { $client: PGlite }).$client;
+      const client = pgliteOf(database);
       for (const name of ['_runExclusiveQuery', '_runExclusiveTransaction', 'close', 'syncToFs']) {
         expect(Object.hasOwn(client, name), name).toBe(true);
       }
@@ -221,10 +223,10 @@ describe('PGlite with Airlock’s statement locks', () => {
   });
 
   it('runs what was issued to PGlite just before close(), as PGlite alone does', async () => {
-    const database = await openDatabase({ dataDir: 'memory://' });
-    const client = (database.orm as unknown as { $client: PGlite }).$client;
+    const { database, close } = await openTestDatabase('pglite');
+    const client = pgliteOf(database);
     const before = [client.query<{ x: number }>('select 1 as x'), client.transaction((tx) => tx.query<{ y: number }>('select 2 as y'))];
-    await database.close();
+    await close();
     expect((await Promise.all(before)).map((result) => result.rows)).toEqual([[{ x: 1 }], [{ y: 2 }]]);
   });
 });
