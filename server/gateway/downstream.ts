@@ -37,11 +37,20 @@ class SseStream {
   private headersTimer?: NodeJS.Timeout;
   ended = false;
 
+  /** Whether an answer that ends the stream before anything else went out may leave as one JSON body (see `end`). */
+  private readonly json: boolean;
+
   constructor(
     readonly res: ServerResponse,
     headers: Record<string, string>,
-    { keepAliveMs, headersWaitMs, onGone }: { keepAliveMs: number; headersWaitMs: number; onGone: () => void },
+    {
+      keepAliveMs,
+      headersWaitMs,
+      json = false,
+      onGone,
+    }: { keepAliveMs: number; headersWaitMs: number; json?: boolean; onGone: () => void },
   ) {
+    this.json = json && headersWaitMs > 0;
     if (res.destroyed || res.closed) {
       // the agent left while the gateway authenticated it: 'close' has been and gone, so the
       // stream is gone from birth, told once its requests are dispatched (the rest of this turn)
@@ -79,11 +88,23 @@ class SseStream {
     if (this.open()) this.res.write(sseEvent(message));
   }
 
-  /** End the response, with a last event if given: the last event and the end leave together. */
+  /**
+   * End the response, with a last event if given: the last event and the end leave together.
+   * The answer to a POST of one request, ready before the stream's headers went out, leaves
+   * instead as an `application/json` body, which Streamable HTTP allows and every client must
+   * accept: the agent reads one JSON document rather than run an SSE parser for one event.
+   */
   end(message?: JSONRPCMessage): void {
     const open = this.open();
     this.stop();
-    if (open) this.res.end(message ? sseEvent(message) : undefined);
+    if (!open) return;
+    if (message && this.json && !this.res.headersSent) {
+      this.res.setHeader('Content-Type', 'application/json');
+      this.res.removeHeader('X-Accel-Buffering');
+      this.res.end(JSON.stringify(message));
+      return;
+    }
+    this.res.end(message ? sseEvent(message) : undefined);
   }
 }
 
@@ -164,10 +185,11 @@ export class DownstreamTransport implements Transport {
     return true;
   }
 
-  private stream(res: ServerResponse, headersWaitMs: number, onGone?: () => void): SseStream {
+  private stream(res: ServerResponse, headersWaitMs: number, json: boolean, onGone?: () => void): SseStream {
     const stream = new SseStream(res, this.headers, {
       keepAliveMs: this.keepAliveMs,
       headersWaitMs,
+      json,
       onGone: () => {
         this.open.delete(stream);
         onGone?.();
@@ -225,7 +247,7 @@ export class DownstreamTransport implements Transport {
     }
     // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport): the session is told
     const batch: Batch = {
-      stream: this.stream(res, this.headersWaitMs, () => {
+      stream: this.stream(res, this.headersWaitMs, requests.length === 1, () => {
         if (batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
       }),
       unanswered,
@@ -245,7 +267,7 @@ export class DownstreamTransport implements Transport {
       return;
     }
     // a standalone stream opens now: the agent waits for its headers to know it is live
-    this.standalone = this.stream(res, 0);
+    this.standalone = this.stream(res, 0, false);
     const queued = this.queued;
     this.queued = [];
     for (const message of queued) this.standalone.write(message);

@@ -110,7 +110,12 @@ describe('MCP conformance suite, server mode', () => {
       });
       console.log(formatRun(gated));
       expect(gated.scenarios.length).toBe(direct.scenarios.length);
-      expect(compareRuns(direct, gated)).toEqual([]);
+      // the fixture answers every POST as SSE; Airlock answers one whose answer is ready at once as JSON
+      const optional = {
+        'server-sse-streams-functional':
+          'SSE is optional for a POST’s answer: the suite reads an SSE event from each stream it gets, and reports JSON answers as INFO',
+      };
+      expect(compareRuns(direct, gated, optional)).toEqual([]);
     } finally {
       await airlock.close();
       await airlock.database.close();

@@ -52,8 +52,6 @@ describe('DownstreamTransport', () => {
     delayMs = 0;
     received = [];
     abandoned = [];
-    transport = new DownstreamTransport({ onSessionInitialized: () => {}, keepAliveMs: 50, onAbandoned: (ids) => abandoned.push(ids) });
-    transport.onmessage = (message) => received.push(message);
     server = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -63,6 +61,20 @@ describe('DownstreamTransport', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    await openSession();
+  });
+
+  /** A new transport (the session the server serves from now on), initialized over HTTP. */
+  const openSession = async (options: { headersWaitMs?: number } = {}) => {
+    await transport?.close();
+    received = [];
+    transport = new DownstreamTransport({
+      onSessionInitialized: () => {},
+      keepAliveMs: 50,
+      onAbandoned: (ids) => abandoned.push(ids),
+      ...options,
+    });
+    transport.onmessage = (message) => received.push(message);
     const opened = fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(initialize) });
     await eventually(() => received.length === 1);
     await transport.send({
@@ -71,7 +83,7 @@ describe('DownstreamTransport', () => {
       result: { protocolVersion: '2025-06-18', capabilities: {}, serverInfo: { name: 's', version: '1' } },
     });
     expect((await opened).status).toBe(200);
-  });
+  };
 
   afterEach(async () => {
     await transport.close();
@@ -167,5 +179,79 @@ describe('DownstreamTransport', () => {
     const events = text.split('\n').filter((line) => line.startsWith('data: '));
     expect(events).toEqual([`data: ${JSON.stringify(changed)}`, `data: ${JSON.stringify(log)}`]);
     controller.abort();
+  });
+  describe('how a POST’s answer leaves', () => {
+    const call = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'x' } });
+    const answer = (id: number) =>
+      ({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: `answer ${id}` }] } }) as JSONRPCMessage;
+    const post = (body: unknown) => fetch(url, { method: 'POST', headers: headers(), body: JSON.stringify(body) });
+    const dispatched = (id: number) => eventually(() => received.some((m) => 'id' in m && m.id === id));
+
+    it('as one JSON body when a single request is answered before its stream opened', async () => {
+      await openSession({ headersWaitMs: 30_000 });
+      const response = post(call(1));
+      await dispatched(1);
+      await transport.send(answer(1));
+      const res = await response;
+      expect(res.headers.get('content-type')).toBe('application/json');
+      expect(res.headers.get('mcp-session-id')).toBe(transport.sessionId);
+      const body = await res.text();
+      expect(res.headers.get('content-length')).toBe(String(Buffer.byteLength(body)));
+      expect(JSON.parse(body)).toEqual(answer(1));
+    });
+
+    it('as SSE once a message related to the request went first', async () => {
+      await openSession({ headersWaitMs: 30_000 });
+      const response = post({ ...call(2), params: { name: 'x', _meta: { progressToken: 'p' } } });
+      await dispatched(2);
+      const progress = { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p', progress: 1 } } as JSONRPCMessage;
+      await transport.send(progress, { relatedRequestId: 2 });
+      await transport.send(answer(2));
+      const res = await response;
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      expect(await res.text()).toBe(
+        `event: message\ndata: ${JSON.stringify(progress)}\n\nevent: message\ndata: ${JSON.stringify(answer(2))}\n\n`,
+      );
+    });
+
+    it('as SSE when the answer comes after the stream’s headers went out', async () => {
+      await openSession({ headersWaitMs: 20 });
+      const response = post(call(3));
+      await dispatched(3);
+      // the agent has the headers: the stream is open, so the answer is an event on it
+      const res = await response;
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      await transport.send(answer(3));
+      expect(await res.text()).toBe(`event: message\ndata: ${JSON.stringify(answer(3))}\n\n`);
+    });
+
+    it('as SSE for a batch, and for a request ended without an answer', async () => {
+      await openSession({ headersWaitMs: 30_000 });
+      const batch = post([call(4), call(5)]);
+      await dispatched(5);
+      await transport.send(answer(4));
+      await transport.send(answer(5));
+      const batchRes = await batch;
+      expect(batchRes.headers.get('content-type')).toBe('text/event-stream');
+      expect(await batchRes.text()).toBe(
+        `event: message\ndata: ${JSON.stringify(answer(4))}\n\nevent: message\ndata: ${JSON.stringify(answer(5))}\n\n`,
+      );
+      const cancelled = post(call(6));
+      await dispatched(6);
+      transport.endRequest(6);
+      const cancelledRes = await cancelled;
+      expect(cancelledRes.headers.get('content-type')).toBe('text/event-stream');
+      expect(await cancelledRes.text()).toBe('');
+    });
+
+    it('always as SSE when headers are not held back', async () => {
+      await openSession({ headersWaitMs: 0 });
+      const response = post(call(7));
+      await dispatched(7);
+      await transport.send(answer(7));
+      const res = await response;
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      expect(await res.text()).toBe(`event: message\ndata: ${JSON.stringify(answer(7))}\n\n`);
+    });
   });
 });

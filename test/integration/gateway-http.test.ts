@@ -186,15 +186,17 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       );
     });
 
-  it('sends a call answered at once in one write: headers, result and end of stream together', async () => {
+  it('sends a call answered at once in one write, as one JSON body', async () => {
     const client = await h.connect(token);
     const sessionId = (client.transport as { sessionId?: string }).sessionId ?? '';
     const call = { jsonrpc: '2.0', id: 70, method: 'tools/call', params: { name: 'lookup', arguments: { key: 'one-write' } } };
     const chunks = await rawPost(sessionId, call, wholeResponse);
     expect(chunks[0]).toMatch(/^HTTP\/1\.1 200/);
-    expect(chunks[0]).toMatch(/^content-type: text\/event-stream\r$/im);
-    expect(chunks[0]).toContain('value of one-write');
+    expect(chunks[0]).toMatch(/^content-type: application\/json\r$/im);
+    expect(chunks[0]).toMatch(/^content-length: \d+\r$/im);
     expect(wholeResponse(chunks[0])).toBe(true);
+    const body = chunks[0].slice(chunks[0].indexOf('\r\n\r\n') + 4);
+    expect(JSON.parse(body)).toEqual({ jsonrpc: '2.0', id: 70, result: { content: [{ type: 'text', text: 'value of one-write' }] } });
     await client.close();
   });
 
@@ -205,6 +207,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     const chunks = await rawPost(sessionId, call, /awaits human approval/);
     const received = chunks.join('');
     expect(received).toMatch(/^HTTP\/1\.1 200/);
+    expect(received).toMatch(/^content-type: text\/event-stream\r$/im);
     expect(received).toContain('notifications/message');
     expect(received).not.toContain('"result"');
     await client.close();
@@ -215,7 +218,8 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
     const openSession = async () => {
       const response = await post(initialize, token);
       expect(response.status).toBe(200);
-      expect(response.headers.get('content-type')).toBe('text/event-stream');
+      // answered before the headers wait ran out: one JSON body
+      expect(response.headers.get('content-type')).toBe('application/json');
       const sessionId = response.headers.get('mcp-session-id') ?? '';
       expect(await response.text()).toContain('"protocolVersion"');
       const initialized = await post({ jsonrpc: '2.0', method: 'notifications/initialized' }, token, session(sessionId));
@@ -250,6 +254,7 @@ describe.each(backends())('gateway HTTP front on %s', (backend) => {
       const sessionId = await openSession();
       const response = await post([lookup(10, 'first'), lookup(11, 'second')], token, session(sessionId));
       expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/event-stream');
       const answers = events(await response.text());
       expect(answers.map((m) => m.id).sort()).toEqual([10, 11]);
       expect(answers.map((m) => m.result.content[0].text).sort()).toEqual(['value of first', 'value of second']);
