@@ -42,8 +42,12 @@ function insert(items: QueueItem[], item: QueueItem, sort: QueueSort): QueueItem
 /**
  * Apply one event to the page. A request belongs on the page only where the server would
  * put it: a new one that sorts after the last row of a page with more behind it is counted
- * as unseen instead of shown out of order. `refill` asks for a reload from the API, when a
- * row left a page that has more requests behind it.
+ * as unseen instead of shown out of order. `refill` asks for a reload from the API: when a
+ * row left a page that has more requests behind it, and when such a new request finds a
+ * page with room on it. A page the server sent holds `pageSize` rows or all of them, so room
+ * means the page lost rows (a refill is coming) or its total is ahead of its events: the
+ * count, read from the database, already includes a request whose event had not arrived yet,
+ * and its own event then finds the page looking incomplete. The page read says which.
  */
 export function applyChange(
   state: QueueState,
@@ -64,7 +68,7 @@ export function applyChange(
     if ((complete && items.length < pageSize) || (last && compare(item, last, filters.sort) < 0)) {
       return { state: { ...state, total, items: insert(items, item, filters.sort).slice(0, pageSize) }, refill: false };
     }
-    return { state: { ...state, total, unseen: state.unseen + 1 }, refill: false };
+    return { state: { ...state, total, unseen: state.unseen + 1 }, refill: items.length < pageSize };
   }
   if (shown) {
     const total = Math.max(0, state.total - 1);

@@ -57,19 +57,34 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     update({ items: initial.items, total: initial.total, unseen: 0 });
   }, [initial, update]);
 
-  const readPage = useCallback(async () => {
+  /** Whether a page read must be followed by another: an event replayed over it asked for a refill. */
+  const readPage = useCallback(async (): Promise<boolean> => {
+    // events are buffered until the snapshot replaces the state, body read included: one that
+    // arrived while the body was parsed would otherwise be applied to the state being replaced
     buffered.current = [];
-    const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
-      cache: 'no-store',
-    }).catch(() => null);
-    const missed = buffered.current ?? [];
-    buffered.current = null;
-    if (response?.status === 401) return window.location.assign('/signin?expired=1');
-    if (!response?.ok) return;
-    const page = (await response.json()) as { items: QueueItem[]; total: number };
-    let next: QueueState = { items: page.items, total: page.total, unseen: 0 };
-    for (const change of missed) next = applyChange(next, change, filters, PAGE).state;
-    update(next);
+    try {
+      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
+        cache: 'no-store',
+      }).catch(() => null);
+      if (response?.status === 401) {
+        window.location.assign('/signin?expired=1');
+        return false;
+      }
+      if (!response?.ok) return false;
+      const page = (await response.json().catch(() => null)) as { items: QueueItem[]; total: number } | null;
+      if (!page) return false;
+      let next: QueueState = { items: page.items, total: page.total, unseen: 0 };
+      let refill = false;
+      for (const change of buffered.current ?? []) {
+        const applied = applyChange(next, change, filters, PAGE);
+        next = applied.state;
+        refill ||= applied.refill;
+      }
+      update(next);
+      return refill;
+    } finally {
+      buffered.current = null;
+    }
   }, [filters, update]);
 
   // one read at a time (two would share one buffer of events, and the later could lose what
@@ -82,9 +97,12 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       return reading.current;
     }
     const run = async () => {
+      // a page and an event can disagree (its rows and its count are read apart, and an event
+      // can come between): an event that asks for a refill is then answered by one more read
+      let reads = 0;
       do {
         readAgain.current = false;
-        await readPage();
+        if ((await readPage()) && ++reads < 3) readAgain.current = true;
       } while (readAgain.current);
     };
     reading.current = run().finally(() => {
@@ -102,7 +120,11 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
       const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(
         () => null,
       );
-      if (response?.ok) update({ ...stateRef.current, total: ((await response.json()) as { total: number }).total });
+      if (!response?.ok) return;
+      // read before the state is: the spread would otherwise take the rows as they were before the
+      // body arrived, and an event applied meanwhile (a new request shown) would be undone
+      const { total } = (await response.json()) as { total: number };
+      update({ ...stateRef.current, total });
     }, 300);
   }, [filters, update]);
 

@@ -69,6 +69,18 @@ describe('the live queue page', () => {
     expect(next.unseen).toBe(1);
   });
 
+  it('asks for a reload when a new request finds a page with room whose count already includes it', () => {
+    // the count, read from the database between the request's commit and its event, says 1 where the page holds 0
+    const raced = { items: [], total: 1, unseen: 0 };
+    const { state, refill } = applyChange(raced, { id: 'r001', status: 'pending', item: item(1) }, oldest, 5);
+    expect(refill).toBe(true);
+    expect(state.total).toBe(2);
+    // a full page with more behind it needs no reload: the request is counted as unseen, as it should be
+    expect(
+      applyChange({ items: page(1, 5), total: 10, unseen: 0 }, { id: 'r011', status: 'pending', item: item(11) }, oldest, 5).refill,
+    ).toBe(false);
+  });
+
   it('keeps a request that changed but still belongs (a vote on a 2-of-2), in place', () => {
     const { state } = applyChange(
       { items: page(1, 3), total: 3, unseen: 0 },
