@@ -22,7 +22,10 @@ export type DownstreamOptions = {
   onSessionInitialized: (sessionId: string) => void;
   /** Comment lines on every open SSE stream this often, so proxies keep it open (ms, 0 for none). */
   keepAliveMs?: number;
-  /** How long a POST's SSE headers wait for its first event before they are sent alone (ms, default 50). */
+  /**
+   * How long a POST's SSE headers wait for its first event before they are sent alone (ms, default
+   * 50). A single request answered within it, with nothing before, gets a JSON body instead.
+   */
   headersWaitMs?: number;
   /**
    * The agent dropped a POST's stream with these requests unanswered. Without an event store
@@ -101,6 +104,8 @@ class SseStream {
     if (message && this.json && !this.res.headersSent) {
       this.res.setHeader('Content-Type', 'application/json');
       this.res.removeHeader('X-Accel-Buffering');
+      // a plain reply: the connection is kept or closed as the agent asked
+      this.res.removeHeader('Connection');
       this.res.end(JSON.stringify(message));
       return;
     }
@@ -122,7 +127,8 @@ function sseEvent(message: JSONRPCMessage): string {
  * @hono/node-server), which cost a fifth of the gateway's CPU per relayed call. Behaviour
  * and error answers are the SDK transport's without an event store (sessions, protocol
  * version header, batches, one standalone stream, 202 for notifications, keep-alive),
- * so the conformance suite sees no difference; the gateway has already checked Host,
+ * except that an answer ready at once leaves as JSON (see `SseStream.end`), which the
+ * conformance suite reports as INFO in one check. The gateway has already checked Host,
  * Origin, the body's size and JSON syntax, and which session a request belongs to.
  */
 export class DownstreamTransport implements Transport {
@@ -247,7 +253,8 @@ export class DownstreamTransport implements Transport {
     }
     // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport): the session is told
     const batch: Batch = {
-      stream: this.stream(res, this.headersWaitMs, requests.length === 1, () => {
+      // one request, not in a batch: a batch is answered with an array, and streams
+      stream: this.stream(res, this.headersWaitMs, !Array.isArray(body) && requests.length === 1, () => {
         if (batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
       }),
       unanswered,

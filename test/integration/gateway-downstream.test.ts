@@ -65,7 +65,7 @@ describe('DownstreamTransport', () => {
   });
 
   /** A new transport (the session the server serves from now on), initialized over HTTP. */
-  const openSession = async (options: { headersWaitMs?: number } = {}) => {
+  const openSession = async (options: { headersWaitMs?: number; keepAliveMs?: number } = {}) => {
     await transport?.close();
     received = [];
     transport = new DownstreamTransport({
@@ -188,7 +188,7 @@ describe('DownstreamTransport', () => {
     const dispatched = (id: number) => eventually(() => received.some((m) => 'id' in m && m.id === id));
 
     it('as one JSON body when a single request is answered before its stream opened', async () => {
-      await openSession({ headersWaitMs: 30_000 });
+      await openSession({ headersWaitMs: 30_000, keepAliveMs: 60_000 });
       const response = post(call(1));
       await dispatched(1);
       await transport.send(answer(1));
@@ -201,7 +201,7 @@ describe('DownstreamTransport', () => {
     });
 
     it('as SSE once a message related to the request went first', async () => {
-      await openSession({ headersWaitMs: 30_000 });
+      await openSession({ headersWaitMs: 30_000, keepAliveMs: 60_000 });
       const response = post({ ...call(2), params: { name: 'x', _meta: { progressToken: 'p' } } });
       await dispatched(2);
       const progress = { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'p', progress: 1 } } as JSONRPCMessage;
@@ -215,7 +215,7 @@ describe('DownstreamTransport', () => {
     });
 
     it('as SSE when the answer comes after the stream’s headers went out', async () => {
-      await openSession({ headersWaitMs: 20 });
+      await openSession({ headersWaitMs: 20, keepAliveMs: 60_000 });
       const response = post(call(3));
       await dispatched(3);
       // the agent has the headers: the stream is open, so the answer is an event on it
@@ -225,8 +225,18 @@ describe('DownstreamTransport', () => {
       expect(await res.text()).toBe(`event: message\ndata: ${JSON.stringify(answer(3))}\n\n`);
     });
 
+    it('as SSE for a batch of one request: a batch is answered with an array', async () => {
+      await openSession({ headersWaitMs: 30_000, keepAliveMs: 60_000 });
+      const response = post([call(8)]);
+      await dispatched(8);
+      await transport.send(answer(8));
+      const res = await response;
+      expect(res.headers.get('content-type')).toBe('text/event-stream');
+      expect(await res.text()).toBe(`event: message\ndata: ${JSON.stringify(answer(8))}\n\n`);
+    });
+
     it('as SSE for a batch, and for a request ended without an answer', async () => {
-      await openSession({ headersWaitMs: 30_000 });
+      await openSession({ headersWaitMs: 30_000, keepAliveMs: 60_000 });
       const batch = post([call(4), call(5)]);
       await dispatched(5);
       await transport.send(answer(4));
@@ -245,7 +255,7 @@ describe('DownstreamTransport', () => {
     });
 
     it('always as SSE when headers are not held back', async () => {
-      await openSession({ headersWaitMs: 0 });
+      await openSession({ headersWaitMs: 0, keepAliveMs: 60_000 });
       const response = post(call(7));
       await dispatched(7);
       await transport.send(answer(7));
