@@ -46,14 +46,10 @@ class SseStream {
   constructor(
     readonly res: ServerResponse,
     headers: Record<string, string>,
-    {
-      keepAliveMs,
-      headersWaitMs,
-      json = false,
-      onGone,
-    }: { keepAliveMs: number; headersWaitMs: number; json?: boolean; onGone: () => void },
+    { keepAliveMs, headersWaitMs, json, onGone }: { keepAliveMs: number; headersWaitMs: number; json: boolean; onGone: () => void },
   ) {
-    this.json = json && headersWaitMs > 0;
+    // headers flushed at once (no wait) make `end` stream: the JSON body needs them unsent
+    this.json = json;
     if (res.destroyed || res.closed) {
       // the agent left while the gateway authenticated it: 'close' has been and gone, so the
       // stream is gone from birth, told once its requests are dispatched (the rest of this turn)
@@ -253,8 +249,8 @@ export class DownstreamTransport implements Transport {
     }
     // if the agent drops the connection, later answers have nowhere to go (as with the SDK transport): the session is told
     const batch: Batch = {
-      // one request, not in a batch: a batch is answered with an array, and streams
-      stream: this.stream(res, this.headersWaitMs, !Array.isArray(body) && requests.length === 1, () => {
+      // a lone request (here, with requests to answer): a batch is answered with an array, and streams
+      stream: this.stream(res, this.headersWaitMs, !Array.isArray(body), () => {
         if (batch.unanswered.size > 0) this.options.onAbandoned?.([...batch.unanswered]);
       }),
       unanswered,
