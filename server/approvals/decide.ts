@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { agents, approvalRequests, approvalVotes, type Role, users } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
@@ -98,18 +98,12 @@ export async function decide(database: Database, options: DecideOptions): Promis
     };
 
     // invariant 4: quorum counts distinct people who may still decide now (an approver since
-    // disabled or demoted no longer counts); roles are read here, not from the votes
-    const [{ approvals }] = await tx
-      .select({ approvals: countedApprovals })
-      .from(approvalRequests)
-      .where(eq(approvalRequests.id, requestId));
-
-    const status = decision === 'deny' ? 'denied' : approvals >= request.requiredApprovals ? 'approved' : null;
-    if (!status) {
-      await appendAudit(tx, vote, approvalNotice(requestId, 'pending'));
-      return { request, approvals, final: false };
-    }
-    const [updated] = await tx
+    // disabled or demoted no longer counts); roles are read here, not from the votes. A deny
+    // settles the request; an approval settles it once the count, taken by the update itself
+    // and seeing this vote, reaches the quorum. One round trip when the vote is final
+    const status = decision === 'deny' ? 'denied' : 'approved';
+    const settles = decision === 'deny' ? sql`true` : sql`${countedApprovals} >= ${approvalRequests.requiredApprovals}`;
+    const [settled] = await tx
       .update(approvalRequests)
       .set({
         status,
@@ -120,9 +114,19 @@ export async function decide(database: Database, options: DecideOptions): Promis
         approvedArguments: status === 'approved' ? (isEdit ? edited : request.arguments) : null,
         approvedArgumentsDigest: status === 'approved' ? (isEdit ? editedDigest : request.argumentsDigest) : null,
       })
-      .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending')))
-      .returning();
-    if (!updated) throw new AirlockError('conflict', 'this request was decided concurrently');
+      .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending'), settles))
+      .returning({ ...getTableColumns(approvalRequests), approvals: countedApprovals });
+    if (!settled) {
+      // not settled: an approval short of the quorum (the row is locked, so still pending)
+      const [{ approvals, pending }] = await tx
+        .select({ approvals: countedApprovals, pending: sql<boolean>`${approvalRequests.status} = 'pending'` })
+        .from(approvalRequests)
+        .where(eq(approvalRequests.id, requestId));
+      if (decision === 'deny' || !pending) throw new AirlockError('conflict', 'this request was decided concurrently');
+      await appendAudit(tx, vote, approvalNotice(requestId, 'pending'));
+      return { request, approvals, final: false };
+    }
+    const { approvals, ...updated } = settled;
     // the vote and the decision in one append, which also sends the notification
     await appendAudit(
       tx,
