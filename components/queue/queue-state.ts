@@ -76,3 +76,183 @@ export function applyChange(
   }
   return { state, refill: false };
 }
+
+/** A page read, or null when it failed (the next event or reconnect tries again). */
+export type PageRead = (filters: QueueFilters, limit: number) => Promise<{ items: QueueItem[]; total: number } | null>;
+
+export type QueueSyncOptions = {
+  pageSize: number;
+  /** Reads a page from the API; `limit: 1` is a read for the count alone. */
+  read: PageRead;
+  /** Hears every new state. */
+  onState: (state: QueueState) => void;
+  /** Quiet time before a refill read after a row left the page (ms). */
+  refillDelayMs?: number;
+  /** Quiet time before the count is read from the database after events moved it (ms). */
+  countDelayMs?: number;
+  /** Reads in a row (each asked for by an event replayed over the one before) before pausing. */
+  maxReadsInRow?: number;
+  /** The pause after that many (ms). */
+  pauseMs?: number;
+};
+
+/**
+ * The queue page's life between server renders: socket events applied as they come, reads of
+ * the page from the API (on reconnect, and to refill a gap), and the count confirmed from the
+ * database. Plain TypeScript, so every ordering below is unit-tested.
+ *
+ * - Events that arrive while a page read is in flight are buffered and replayed over it: the
+ *   page is older than they are.
+ * - One page read at a time (two would share one buffer); one asked for meanwhile runs after.
+ *   A read whose replayed events ask for a refill (the page and an event disagree: its rows
+ *   and its count are read apart) is followed by another, up to `maxReadsInRow`, then one more
+ *   after a pause.
+ * - A count read applies only when no page read began after it did: a page's own total, with
+ *   the events since replayed over it, is newer.
+ * - New filters (a new server render) start a new generation: a read begun under the old ones
+ *   is dropped, and no later read uses them.
+ */
+export class QueueSync {
+  private state: QueueState;
+  private filters: QueueFilters;
+  private buffered: ApprovalChange[] | null = null;
+  private reading: Promise<void> | null = null;
+  private readAgain = false;
+  private generation = 0;
+  /** Ticket of every read begun, and of the last page read begun. */
+  private tickets = 0;
+  private lastPageTicket = 0;
+  private refillTimer: ReturnType<typeof setTimeout> | null = null;
+  private countTimer: ReturnType<typeof setTimeout> | null = null;
+  private pauseTimer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
+
+  constructor(
+    initial: QueueState,
+    filters: QueueFilters,
+    private readonly options: QueueSyncOptions,
+  ) {
+    this.state = initial;
+    this.filters = filters;
+  }
+
+  get current(): QueueState {
+    return this.state;
+  }
+
+  /** A new snapshot from the server (a render, with these filters): replaces everything. */
+  reset(initial: QueueState, filters: QueueFilters): void {
+    this.generation++;
+    this.filters = filters;
+    this.buffered = null;
+    this.readAgain = false;
+    this.clearTimers();
+    this.set(initial);
+  }
+
+  /** One socket event. */
+  event(change: ApprovalChange): void {
+    this.buffered?.push(change);
+    const { state, refill } = applyChange(this.state, change, this.filters, this.options.pageSize);
+    this.set(state);
+    // a row left a page with more behind it: read the page again to fill the gap in order
+    if (refill && !this.refillTimer) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = null;
+        void this.resync();
+      }, this.options.refillDelayMs ?? 250);
+    }
+    this.refreshTotal();
+  }
+
+  /** Read the page again (on reconnect, or to refill); resolves once no read is left to run. */
+  resync(): Promise<void> {
+    if (this.reading) {
+      this.readAgain = true;
+      return this.reading;
+    }
+    const generation = this.generation;
+    const run = async () => {
+      let reads = 0;
+      do {
+        this.readAgain = false;
+        const refill = await this.readPage();
+        if (this.stopped || generation !== this.generation) return;
+        if (!refill) continue;
+        if (++reads < (this.options.maxReadsInRow ?? 3)) this.readAgain = true;
+        else this.pauseThenRead();
+      } while (this.readAgain);
+    };
+    this.reading = run().finally(() => {
+      this.reading = null;
+      // asked for under newer filters while the old read ran
+      if (this.readAgain && !this.stopped) void this.resync();
+    });
+    return this.reading;
+  }
+
+  /** Unmounted: timers stop and reads in flight are dropped, until `start` (a remount). */
+  stop(): void {
+    this.stopped = true;
+    this.clearTimers();
+  }
+
+  start(): void {
+    this.stopped = false;
+  }
+
+  private set(state: QueueState): void {
+    this.state = state;
+    this.options.onState(state);
+  }
+
+  /** Whether the page read must be followed by another: an event replayed over it asked for a refill. */
+  private async readPage(): Promise<boolean> {
+    const generation = this.generation;
+    const buffer: ApprovalChange[] = [];
+    this.buffered = buffer;
+    this.lastPageTicket = ++this.tickets;
+    try {
+      const page = await this.options.read(this.filters, this.options.pageSize);
+      if (!page || this.stopped || generation !== this.generation) return false;
+      let next: QueueState = { items: page.items, total: page.total, unseen: 0 };
+      let refill = false;
+      for (const change of buffer) {
+        const applied = applyChange(next, change, this.filters, this.options.pageSize);
+        next = applied.state;
+        refill ||= applied.refill;
+      }
+      this.set(next);
+      return refill;
+    } finally {
+      if (this.buffered === buffer) this.buffered = null;
+    }
+  }
+
+  private pauseThenRead(): void {
+    if (this.pauseTimer) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = null;
+      void this.resync();
+    }, this.options.pauseMs ?? 1000);
+  }
+
+  /** The count from the database, coalesced: events adjust it at once, this confirms it. */
+  private refreshTotal(): void {
+    if (this.countTimer) return;
+    this.countTimer = setTimeout(async () => {
+      this.countTimer = null;
+      const generation = this.generation;
+      const ticket = ++this.tickets;
+      const page = await this.options.read(this.filters, 1);
+      // a page read begun since has a newer total (and the events since replayed over it)
+      if (!page || this.stopped || generation !== this.generation || this.lastPageTicket > ticket) return;
+      this.set({ ...this.state, total: page.total });
+    }, this.options.countDelayMs ?? 300);
+  }
+
+  private clearTimers(): void {
+    for (const timer of [this.refillTimer, this.countTimer, this.pauseTimer]) if (timer) clearTimeout(timer);
+    this.refillTimer = this.countTimer = this.pauseTimer = null;
+  }
+}

@@ -2,12 +2,12 @@
 
 import Link from 'next/link';
 import { useRouter } from 'next/navigation';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { RiskBadges } from '@/components/approvals/risk-badges';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
-import { type ApprovalEvent, useApprovalFeed } from '@/components/realtime/feed';
+import { useApprovalFeed } from '@/components/realtime/feed';
 import type { QueueItem } from '@/server/approvals/queue';
-import { type ApprovalChange, applyChange, type QueueFilters, type QueueState } from './queue-state';
+import { type QueueFilters, type QueueState, QueueSync } from './queue-state';
 import { Countdown, formatAge, useNow } from './time';
 
 export type { QueueFilters } from './queue-state';
@@ -31,6 +31,19 @@ function queryString(f: QueueFilters, extra: Record<string, string> = {}): strin
   return params.toString();
 }
 
+/** A page of the queue from the API; null when it could not be read. */
+async function readQueue(filters: QueueFilters, limit: number): Promise<{ items: QueueItem[]; total: number } | null> {
+  const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(limit) })}`, {
+    cache: 'no-store',
+  }).catch(() => null);
+  if (response?.status === 401) {
+    window.location.assign('/signin?expired=1');
+    return null;
+  }
+  if (!response?.ok) return null;
+  return (await response.json().catch(() => null)) as { items: QueueItem[]; total: number } | null;
+}
+
 /**
  * The live queue: pending requests, updated from socket events (a new one appears, a decided
  * one leaves) and reloaded from the API on every (re)connect (invariant 6).
@@ -39,114 +52,25 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
   const router = useRouter();
   const now = useNow();
   const [state, setState] = useState<QueueState>({ items: initial.items, total: initial.total, unseen: 0 });
-  const stateRef = useRef(state);
   const { items, total, unseen } = state;
   const [selected, setSelected] = useState(0);
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const list = useRef<HTMLOListElement>(null);
-  /** Events that arrive while a resync is in flight, replayed over its (older) snapshot. */
-  const buffered = useRef<ApprovalChange[] | null>(null);
 
-  const update = useCallback((next: QueueState) => {
-    stateRef.current = next;
-    setState(next);
+  // reads, event buffering and the count's order live in QueueSync (queue-state.ts, unit-tested)
+  const sync = useRef<QueueSync | null>(null);
+  sync.current ??= new QueueSync(state, filters, { pageSize: PAGE, read: readQueue, onState: setState });
+  useEffect(() => {
+    sync.current?.reset({ items: initial.items, total: initial.total, unseen: 0 }, filters);
+  }, [initial, filters]);
+  useEffect(() => {
+    const current = sync.current;
+    current?.start();
+    return () => current?.stop();
   }, []);
 
-  useEffect(() => {
-    update({ items: initial.items, total: initial.total, unseen: 0 });
-  }, [initial, update]);
-
-  /** Whether a page read must be followed by another: an event replayed over it asked for a refill. */
-  const readPage = useCallback(async (): Promise<boolean> => {
-    // events are buffered until the snapshot replaces the state, body read included: one that
-    // arrived while the body was parsed would otherwise be applied to the state being replaced
-    buffered.current = [];
-    try {
-      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: String(PAGE) })}`, {
-        cache: 'no-store',
-      }).catch(() => null);
-      if (response?.status === 401) {
-        window.location.assign('/signin?expired=1');
-        return false;
-      }
-      if (!response?.ok) return false;
-      const page = (await response.json().catch(() => null)) as { items: QueueItem[]; total: number } | null;
-      if (!page) return false;
-      let next: QueueState = { items: page.items, total: page.total, unseen: 0 };
-      let refill = false;
-      for (const change of buffered.current ?? []) {
-        const applied = applyChange(next, change, filters, PAGE);
-        next = applied.state;
-        refill ||= applied.refill;
-      }
-      update(next);
-      return refill;
-    } finally {
-      buffered.current = null;
-    }
-  }, [filters, update]);
-
-  // one read at a time (two would share one buffer of events, and the later could lose what
-  // arrived during the earlier); one asked for meanwhile runs once this one is done
-  const reading = useRef<Promise<void> | null>(null);
-  const readAgain = useRef(false);
-  const resync = useCallback((): Promise<void> => {
-    if (reading.current) {
-      readAgain.current = true;
-      return reading.current;
-    }
-    const run = async () => {
-      // a page and an event can disagree (its rows and its count are read apart, and an event
-      // can come between): an event that asks for a refill is then answered by one more read
-      let reads = 0;
-      do {
-        readAgain.current = false;
-        if ((await readPage()) && ++reads < 3) readAgain.current = true;
-      } while (readAgain.current);
-    };
-    reading.current = run().finally(() => {
-      reading.current = null;
-    });
-    return reading.current;
-  }, [readPage]);
-
-  // the count comes from the database, coalesced: events adjust it at once, this confirms it
-  const countTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const refreshTotal = useCallback(() => {
-    if (countTimer.current) return;
-    countTimer.current = setTimeout(async () => {
-      countTimer.current = null;
-      const response = await fetch(`/api/queue?${queryString(filters, { status: 'pending', limit: '1' })}`, { cache: 'no-store' }).catch(
-        () => null,
-      );
-      if (!response?.ok) return;
-      // read before the state is: the spread would otherwise take the rows as they were before the
-      // body arrived, and an event applied meanwhile (a new request shown) would be undone
-      const { total } = (await response.json()) as { total: number };
-      update({ ...stateRef.current, total });
-    }, 300);
-  }, [filters, update]);
-
-  const refillTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
-  const onEvent = useCallback(
-    (event: ApprovalEvent) => {
-      buffered.current?.push(event);
-      const { state: next, refill } = applyChange(stateRef.current, event, filters, PAGE);
-      update(next);
-      // a row left a page with more behind it: fetch the page again to fill the gap in order
-      if (refill && !refillTimer.current) {
-        refillTimer.current = setTimeout(() => {
-          refillTimer.current = null;
-          void resync();
-        }, 250);
-      }
-      refreshTotal();
-    },
-    [filters, refreshTotal, resync, update],
-  );
-
-  const feed = useApprovalFeed({ onEvent, onResync: () => void resync() });
+  const feed = useApprovalFeed({ onEvent: (event) => sync.current?.event(event), onResync: () => void sync.current?.resync() });
 
   useEffect(() => {
     document.title = total > 0 ? `(${total}) Queue · Airlock` : 'Queue · Airlock';

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { applyChange, type QueueFilters, type QueueState } from '../../components/queue/queue-state';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { applyChange, type QueueFilters, type QueueState, QueueSync } from '../../components/queue/queue-state';
 import type { QueueItem } from '../../server/approvals/queue';
 
 const item = (n: number, extra: Partial<QueueItem> = {}): QueueItem => ({
@@ -104,5 +104,159 @@ describe('the live queue page', () => {
       ).state,
     ).toEqual(start);
     expect(applyChange(start, { id: 'y', status: 'approved', item: null }, oldest, 5).state).toEqual(start);
+  });
+});
+
+type Page = { items: QueueItem[]; total: number };
+
+/** A QueueSync whose API reads are answered by the test, one by one, in any order. */
+function harness(initial: QueueState, filters: QueueFilters = oldest, pageSize = 5) {
+  const reads: { filters: QueueFilters; limit: number; answer: (page: Page | null) => Promise<void> }[] = [];
+  const states: QueueState[] = [];
+  const sync = new QueueSync(initial, filters, {
+    pageSize,
+    onState: (state) => states.push(state),
+    read: (f, limit) =>
+      new Promise((resolve) => {
+        reads.push({
+          filters: f,
+          limit,
+          // answered, then every callback the answer sets off has run
+          answer: async (page) => {
+            resolve(page);
+            await vi.advanceTimersByTimeAsync(0);
+          },
+        });
+      }),
+    refillDelayMs: 250,
+    countDelayMs: 300,
+    maxReadsInRow: 3,
+    pauseMs: 1000,
+  });
+  const pageReads = () => reads.filter((r) => r.limit === pageSize);
+  const countReads = () => reads.filter((r) => r.limit === 1);
+  return { sync, reads, pageReads, countReads, states };
+}
+
+const created = (n: number) => ({ id: item(n).id, status: 'pending', item: item(n) });
+const decided = (n: number) => ({ id: item(n).id, status: 'approved', item: item(n, { status: 'approved' }) });
+
+describe('the live queue between server renders (QueueSync)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('replays over a page read the events that arrived while it was in flight', async () => {
+    const { sync, pageReads } = harness({ items: page(1, 2), total: 2, unseen: 0 });
+    const done = sync.resync();
+    // the page is read from the database before r003 exists and r001 is decided; both events arrive before its body
+    sync.event(created(3));
+    sync.event(decided(1));
+    await pageReads()[0].answer({ items: page(1, 2), total: 2 });
+    await done;
+    expect(ids(sync.current)).toEqual(['r002', 'r003']);
+    expect(sync.current.total).toBe(2);
+  });
+
+  it('leaves the page as it is when a read fails', async () => {
+    const start = { items: page(1, 2), total: 2, unseen: 0 };
+    const { sync, pageReads } = harness(start);
+    const done = sync.resync();
+    await pageReads()[0].answer(null);
+    await done;
+    expect(sync.current).toEqual(start);
+  });
+
+  it('runs one read at a time, and once more for every request made during one', async () => {
+    const { sync, pageReads } = harness({ items: [], total: 0, unseen: 0 });
+    const first = sync.resync();
+    const second = sync.resync();
+    const third = sync.resync();
+    expect(pageReads()).toHaveLength(1);
+    await pageReads()[0].answer({ items: page(1, 1), total: 1 });
+    expect(pageReads()).toHaveLength(2);
+    await pageReads()[1].answer({ items: page(1, 2), total: 2 });
+    await Promise.all([first, second, third]);
+    expect(pageReads()).toHaveLength(2);
+    expect(ids(sync.current)).toEqual(['r001', 'r002']);
+  });
+
+  it("does not let a count read before a page read overwrite the page's newer total", async () => {
+    const { sync, pageReads, countReads } = harness({ items: page(1, 5), total: 10, unseen: 0 });
+    sync.event(created(11)); // counted as unseen; the count is confirmed 300 ms later
+    await vi.advanceTimersByTimeAsync(300);
+    expect(countReads()).toHaveLength(1);
+    const done = sync.resync(); // a reconnect, while the count is on its way
+    await pageReads()[0].answer({ items: page(1, 5), total: 12 });
+    await done;
+    await countReads()[0].answer({ items: page(1, 1), total: 11 }); // read before the page: older
+    expect(sync.current.total).toBe(12);
+    // a count read after the page applies
+    sync.event(created(13));
+    await vi.advanceTimersByTimeAsync(300);
+    await countReads()[1].answer({ items: page(1, 1), total: 14 });
+    expect(sync.current.total).toBe(14);
+  });
+
+  it('drops a read begun under the old filters, and reads with the new ones after', async () => {
+    const { sync, pageReads } = harness({ items: page(1, 2), total: 2, unseen: 0 });
+    const stale = sync.resync();
+    const demoOnly: QueueFilters = { sort: 'age', upstream: 'demo' };
+    sync.reset({ items: page(5, 6), total: 2, unseen: 0 }, demoOnly);
+    const fresh = sync.resync(); // a reconnect under the new filters, while the old read is out
+    await pageReads()[0].answer({ items: page(1, 4), total: 4 });
+    expect(ids(sync.current)).toEqual(['r005', 'r006']);
+    expect(pageReads()).toHaveLength(2);
+    expect(pageReads()[1].filters).toEqual(demoOnly);
+    await pageReads()[1].answer({ items: page(5, 7), total: 3 });
+    await Promise.all([stale, fresh]);
+    expect(ids(sync.current)).toEqual(['r005', 'r006', 'r007']);
+  });
+
+  it('refills a page a decided row left, after the refill delay, in order', async () => {
+    const { sync, pageReads } = harness({ items: page(1, 5), total: 7, unseen: 0 });
+    sync.event(decided(2));
+    expect(ids(sync.current)).toEqual(['r001', 'r003', 'r004', 'r005']);
+    await vi.advanceTimersByTimeAsync(249);
+    expect(pageReads()).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    await pageReads()[0].answer({ items: [item(1), ...page(3, 6)], total: 6 });
+    expect(ids(sync.current)).toEqual(['r001', 'r003', 'r004', 'r005', 'r006']);
+  });
+
+  it('reads again while replayed events keep asking for a refill, pausing after three reads in a row instead of giving up', async () => {
+    const { sync, pageReads } = harness({ items: page(1, 4), total: 8, unseen: 0 });
+    void sync.resync();
+    for (let n = 0; n < 3; n++) {
+      // each read returns a row that is decided while the read is out: the event finds it on no page
+      // shown (no refill of its own), and its replay leaves a gap in the page read, with more behind it
+      sync.event(decided(90 + n));
+      await pageReads()[n].answer({ items: [...page(1, 4), item(90 + n)], total: 9 });
+    }
+    expect(pageReads()).toHaveLength(3);
+    expect(sync.current).toMatchObject({ total: 8 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(pageReads()).toHaveLength(3);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(pageReads()).toHaveLength(4);
+    await pageReads()[3].answer({ items: page(1, 5), total: 8 });
+    expect(ids(sync.current)).toEqual(['r001', 'r002', 'r003', 'r004', 'r005']);
+  });
+
+  it('once stopped (unmounted), applies no read in flight and sets off no timer', async () => {
+    const start = { items: page(1, 5), total: 7, unseen: 0 };
+    const { sync, reads, states } = harness(start);
+    const done = sync.resync();
+    sync.event(decided(1)); // schedules a refill and a count
+    const before = states.length;
+    sync.stop();
+    await reads[0].answer({ items: page(2, 6), total: 6 });
+    await done;
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(states).toHaveLength(before);
+    expect(reads).toHaveLength(1);
   });
 });
