@@ -125,19 +125,27 @@ export async function listQueue(db: Executor, input: QueueQuery = {}): Promise<{
       : query.sort === 'newest' || query.status !== 'pending'
         ? [desc(approvalRequests.createdAt), desc(approvalRequests.id)]
         : [asc(approvalRequests.createdAt), asc(approvalRequests.id)];
-  const [rows, [{ total }]] = await Promise.all([
-    base(db)
-      .where(where)
-      .orderBy(...order)
-      .limit(query.limit)
-      .offset(query.offset),
-    db
-      .select({ total: count() })
-      .from(approvalRequests)
-      .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
-      .leftJoin(deciders, eq(deciders.id, approvalRequests.decidedBy))
-      .where(where),
-  ]);
+  const counted = db
+    .select({ total: count() })
+    .from(approvalRequests)
+    .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
+    .leftJoin(deciders, eq(deciders.id, approvalRequests.decidedBy))
+    .where(where);
+  // the rows and their total in one statement, so from one snapshot: a live page's count never
+  // includes a request its rows do not (the console's events are checked against both). The count
+  // is a subquery of its own tables, run once for the statement
+  const rows = await db
+    .select({ ...columns, total: sql<number>`${counted}`.mapWith(Number) })
+    .from(approvalRequests)
+    .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
+    .innerJoin(owners, eq(owners.id, agents.ownerId))
+    .leftJoin(deciders, eq(deciders.id, approvalRequests.decidedBy))
+    .where(where)
+    .orderBy(...order)
+    .limit(query.limit)
+    .offset(query.offset);
+  // no row to carry the total: none at all from the first one, or a page past the end
+  const total = rows.length > 0 ? rows[0].total : query.offset === 0 ? 0 : (await counted)[0].total;
   return { items: rows.map(toItem), total };
 }
 

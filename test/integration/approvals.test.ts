@@ -14,6 +14,7 @@ import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../..
 import { decide } from '../../server/approvals/decide';
 import { claimExecution, closeRequest, createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
+import { listQueue } from '../../server/approvals/queue';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
 import { createAgent, revokeAgent } from '../../server/auth/agents';
@@ -47,6 +48,24 @@ describe.each(backends())('decisions on %s', (backend) => {
       verdict,
       holder: 'test',
     });
+
+  it('lists a page of the queue with the total of its filters, also past the last page', async () => {
+    const owner = await createUser(t.database, { email: 'queue-owner@example.com', role: 'approver' });
+    const { agent: mover } = await createAgent(t.database, { name: 'queue-mover', ownerEmail: owner.email });
+    const { agent: other } = await createAgent(t.database, { name: 'queue-other', ownerEmail: owner.email });
+    for (let i = 0; i < 7; i++) await transfer(mover.id, 100 + i, undefined, 'queue-session');
+    for (let i = 0; i < 3; i++) await transfer(other.id, 200 + i, undefined, 'queue-session');
+    const first = await listQueue(t.database.orm, { agent: 'queue-mover', limit: 5 });
+    expect(first.items.map((i) => i.agent.name)).toEqual(Array(5).fill('queue-mover'));
+    expect(first.total).toBe(7);
+    expect((await listQueue(t.database.orm, { agent: 'queue-mover', limit: 5, offset: 5 })).total).toBe(7);
+    // a page past the end has no row to carry the total: it is counted alone
+    expect(await listQueue(t.database.orm, { agent: 'queue-mover', limit: 5, offset: 50 })).toEqual({ items: [], total: 7 });
+    expect(await listQueue(t.database.orm, { agent: 'nobody' })).toEqual({ items: [], total: 0 });
+    const others = await listQueue(t.database.orm, { agent: 'queue-other', sort: 'newest' });
+    expect(others.items.map((i) => (i.argumentsPreview.match(/\d+/) ?? [])[0])).toEqual(['202', '201', '200']);
+    expect(others.total).toBe(3);
+  });
 
   it('1,000 concurrent double decisions yield exactly one outcome each', async () => {
     const owner = await createUser(t.database, { email: 'owner@example.com', role: 'approver' });
