@@ -104,9 +104,9 @@ export type QueueSyncOptions = {
  * - Events that arrive while a page read is in flight are buffered and replayed over it: the
  *   page is older than they are.
  * - One page read at a time (two would share one buffer); one asked for meanwhile runs after.
- *   A read whose replayed events ask for a refill (the page and an event disagree: its rows
- *   and its count are read apart) is followed by another, up to `maxReadsInRow`, then one more
- *   after a pause.
+ *   A read whose replayed events ask for a refill (the page and an event disagree: a request
+ *   decided before the page was read, say, whose event arrives after the read began) is
+ *   followed by another, up to `maxReadsInRow`, then one more after a pause.
  * - A count read applies only when no page read began after it did: a page's own total, with
  *   the events since replayed over it, is newer.
  * - New filters (a new server render) start a new generation: a read begun under the old ones
