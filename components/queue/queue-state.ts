@@ -107,11 +107,17 @@ export type QueueSyncOptions = {
  *   A read whose replayed events ask for a refill (the page and an event disagree: a request
  *   decided before the page was read, say, whose event arrives after the read began) is
  *   followed by another, up to `maxReadsInRow`, then one more after a pause.
- * - A count read applies only when no page read began after it did: a page's own total, with
- *   the events since replayed over it, is newer.
- * - New filters (a new server render) start a new generation: a read begun under the old ones
- *   is dropped, and no later read uses them.
+ * - A count read applies only when no page read and no applied count began after it did: a
+ *   page's own total, with the events since replayed over it, is newer. A page read that
+ *   replayed events has its total confirmed by a count read after it (a replayed event may be
+ *   one its total already counts).
+ * - A new server render (new filters, or the same ones again) starts a new generation: a read
+ *   begun before it is dropped and read again, as is a render that may have missed an event
+ *   of the last 2 s; no later read uses old filters.
  */
+/** An event this recent when a server render arrives may be missing from it (ms). */
+const RECENT_EVENT_MS = 2000;
+
 export class QueueSync {
   private state: QueueState;
   private filters: QueueFilters;
@@ -119,9 +125,12 @@ export class QueueSync {
   private reading: Promise<void> | null = null;
   private readAgain = false;
   private generation = 0;
-  /** Ticket of every read begun, and of the last page read begun. */
+  /** Ticket of every read begun, of the last page read begun, and of the last count applied. */
   private tickets = 0;
   private lastPageTicket = 0;
+  private lastCountTicket = 0;
+  /** When the last event arrived (ms since the epoch). */
+  private lastEventAt = 0;
   private refillTimer: ReturnType<typeof setTimeout> | null = null;
   private countTimer: ReturnType<typeof setTimeout> | null = null;
   private pauseTimer: ReturnType<typeof setTimeout> | null = null;
@@ -140,18 +149,27 @@ export class QueueSync {
     return this.state;
   }
 
-  /** A new snapshot from the server (a render, with these filters): replaces everything. */
+  /**
+   * A new snapshot from the server (a render, with these filters): replaces everything. The
+   * render read the database a moment ago, so an event that arrived since may be missing
+   * from it, and a read in flight may be newer: in either case the page is read again.
+   */
   reset(initial: QueueState, filters: QueueFilters): void {
     this.generation++;
     this.filters = filters;
     this.buffered = null;
-    this.readAgain = false;
     this.clearTimers();
     this.set(initial);
+    const recent = Date.now() - this.lastEventAt < RECENT_EVENT_MS;
+    // a read in flight is dropped (its generation is gone) and followed by one under the new filters
+    this.readAgain = this.reading !== null;
+    if (recent && !this.reading && !this.stopped) void this.resync();
   }
 
   /** One socket event. */
   event(change: ApprovalChange): void {
+    if (this.stopped) return;
+    this.lastEventAt = Date.now();
     this.buffered?.push(change);
     const { state, refill } = applyChange(this.state, change, this.filters, this.options.pageSize);
     this.set(state);
@@ -165,8 +183,9 @@ export class QueueSync {
     this.refreshTotal();
   }
 
-  /** Read the page again (on reconnect, or to refill); resolves once no read is left to run. */
+  /** Read the page again (on reconnect, or to refill); resolves when this read, and those asked for during it, are done. */
   resync(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.reading) {
       this.readAgain = true;
       return this.reading;
@@ -223,6 +242,9 @@ export class QueueSync {
         refill ||= applied.refill;
       }
       this.set(next);
+      // a replayed event may be one the page already counted (a request created after the read
+      // began and before the database answered): the count is confirmed from the database
+      if (buffer.length > 0) this.refreshTotal();
       return refill;
     } finally {
       if (this.buffered === buffer) this.buffered = null;
@@ -245,8 +267,11 @@ export class QueueSync {
       const generation = this.generation;
       const ticket = ++this.tickets;
       const page = await this.options.read(this.filters, 1);
-      // a page read begun since has a newer total (and the events since replayed over it)
-      if (!page || this.stopped || generation !== this.generation || this.lastPageTicket > ticket) return;
+      // a page read begun since has a newer total (and the events since replayed over it), and
+      // so has a count read begun since and answered first
+      if (!page || this.stopped || generation !== this.generation) return;
+      if (this.lastPageTicket > ticket || this.lastCountTicket > ticket) return;
+      this.lastCountTicket = ticket;
       this.set({ ...this.state, total: page.total });
     }, this.options.countDelayMs ?? 300);
   }

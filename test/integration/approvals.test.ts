@@ -65,6 +65,8 @@ describe.each(backends())('decisions on %s', (backend) => {
     const others = await listQueue(t.database.orm, { agent: 'queue-other', sort: 'newest' });
     expect(others.items.map((i) => (i.argumentsPreview.match(/\d+/) ?? [])[0])).toEqual(['202', '201', '200']);
     expect(others.total).toBe(3);
+    // the text search filters the count as it does the rows
+    expect(await listQueue(t.database.orm, { q: 'QUEUE-OTH', limit: 2 })).toMatchObject({ total: 3, items: [{}, {}] });
   });
 
   it('1,000 concurrent double decisions yield exactly one outcome each', async () => {

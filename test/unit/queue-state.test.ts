@@ -170,7 +170,7 @@ describe('the live queue between server renders (QueueSync)', () => {
     expect(sync.current).toEqual(start);
   });
 
-  it('runs one read at a time, and once more for every request made during one', async () => {
+  it('runs one read at a time, and one more for all the requests made during one', async () => {
     const { sync, pageReads } = harness({ items: [], total: 0, unseen: 0 });
     const first = sync.resync();
     const second = sync.resync();
@@ -244,6 +244,74 @@ describe('the live queue between server renders (QueueSync)', () => {
     expect(pageReads()).toHaveLength(4);
     await pageReads()[3].answer({ items: page(1, 5), total: 8 });
     expect(ids(sync.current)).toEqual(['r001', 'r002', 'r003', 'r004', 'r005']);
+  });
+
+  it('confirms the total after a page read that replayed an event its total may already count', async () => {
+    const { sync, pageReads, countReads } = harness({ items: page(1, 5), total: 10, unseen: 0 });
+    const done = sync.resync();
+    sync.event(created(11)); // r011 is created after the read began and before the database answered it
+    await vi.advanceTimersByTimeAsync(300);
+    await countReads()[0].answer({ items: page(1, 1), total: 11 }); // begun after the page read: applies
+    expect(sync.current.total).toBe(11);
+    await pageReads()[0].answer({ items: page(1, 5), total: 11 }); // counts r011, and its event is replayed over it
+    await done;
+    expect(sync.current.total).toBe(12);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(countReads()).toHaveLength(2);
+    await countReads()[1].answer({ items: page(1, 1), total: 11 });
+    expect(sync.current.total).toBe(11);
+  });
+
+  it('keeps the newer of two count reads answered out of order', async () => {
+    const { sync, countReads } = harness({ items: page(1, 5), total: 10, unseen: 0 });
+    sync.event(created(11));
+    await vi.advanceTimersByTimeAsync(300);
+    sync.event(created(12)); // while the first count is out: a second one, 300 ms later
+    await vi.advanceTimersByTimeAsync(300);
+    expect(countReads()).toHaveLength(2);
+    await countReads()[1].answer({ items: page(1, 1), total: 12 });
+    await countReads()[0].answer({ items: page(1, 1), total: 11 });
+    expect(sync.current.total).toBe(12);
+  });
+
+  it('reads again after a server render that a read in flight or a recent event may be newer than', async () => {
+    const start = { items: page(1, 2), total: 2, unseen: 0 };
+    const { sync, pageReads } = harness(start);
+    // the same filters rendered again while a reconnect's read is out: that read is dropped, and made again
+    const out = sync.resync();
+    sync.reset(start, oldest);
+    await pageReads()[0].answer({ items: page(1, 3), total: 3 });
+    await out;
+    expect(pageReads()).toHaveLength(2);
+    await pageReads()[1].answer({ items: page(1, 3), total: 3 });
+    expect(ids(sync.current)).toEqual(['r001', 'r002', 'r003']);
+    // an event a moment before the render arrives: the render may have read the database before it
+    sync.event(decided(1));
+    await vi.advanceTimersByTimeAsync(1000);
+    sync.reset({ items: page(1, 3), total: 3, unseen: 0 }, oldest);
+    expect(pageReads()).toHaveLength(3);
+    await pageReads()[2].answer({ items: page(2, 3), total: 2 });
+    expect(ids(sync.current)).toEqual(['r002', 'r003']);
+    // no event for a while: the render stands, unread
+    await vi.advanceTimersByTimeAsync(5000);
+    sync.reset({ items: page(2, 4), total: 3, unseen: 0 }, oldest);
+    expect(pageReads()).toHaveLength(3);
+  });
+
+  it('works again once started after a stop (a remount, or React running effects twice)', async () => {
+    const { sync, pageReads } = harness({ items: page(1, 2), total: 2, unseen: 0 });
+    sync.stop();
+    sync.event(created(3));
+    await sync.resync();
+    expect(pageReads()).toHaveLength(0);
+    expect(ids(sync.current)).toEqual(['r001', 'r002']);
+    sync.start();
+    sync.event(created(3));
+    expect(ids(sync.current)).toEqual(['r001', 'r002', 'r003']);
+    const done = sync.resync();
+    await pageReads()[0].answer({ items: page(1, 3), total: 3 });
+    await done;
+    expect(sync.current.total).toBe(3);
   });
 
   it('once stopped (unmounted), applies no read in flight and sets off no timer', async () => {
