@@ -524,6 +524,12 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
         code: 'conflict',
       },
     );
+    // nor can they change their vote: a deny would settle the request, and is refused with nothing changed
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewers[0].id }, decision: 'deny' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    const [still] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+    expect(still).toMatchObject({ status: 'pending', decidedAt: null, reason: null });
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     const final = await decide(h.t.database, { requestId: request.id, user: { id: reviewers[1].id }, decision: 'approve' });
