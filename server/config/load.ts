@@ -97,16 +97,21 @@ export function missingCommands(config: Config, env: Record<string, string | und
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (upstream.transport !== 'stdio') continue;
     const { command } = upstream;
-    const candidates = command.includes('/')
-      ? [resolve(upstream.cwd ?? '.', command)]
-      : (env.PATH ?? '').split(delimiter).map((dir) => join(dir || '.', command));
-    if (!candidates.some(isExecutableFile)) {
+    if (!commandFound(command, upstream.cwd, env.PATH)) {
       missing.push(
         `upstream ${name}: command "${command}" not found${command.includes('/') ? '' : ' on PATH'}; its sessions will fail to start`,
       );
     }
   }
   return missing;
+}
+
+/** Whether `command` names an executable file: as a path (from `cwd`), or by name on `PATH`. */
+export function commandFound(command: string, cwd: string | undefined, path: string | undefined): boolean {
+  const candidates = command.includes('/')
+    ? [resolve(cwd ?? '.', command)]
+    : (path ?? '').split(delimiter).map((dir) => join(dir || '.', command));
+  return candidates.some(isExecutableFile);
 }
 
 function isExecutableFile(path: string): boolean {

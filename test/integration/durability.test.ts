@@ -18,9 +18,19 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client';
 import { auditEvents } from '../../db/schema';
 import { verifyAudit } from '../../server/audit/verify';
+import { deathSignal } from '../../server/gateway/upstream';
 import { eventually, readJsonLines, root } from '../helpers/airlock';
 
 type LogEntry = { pid: number; event: string; tag?: string };
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe('an Airlock killed while the upstream runs a call (PGlite on disk)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-crash-'));
@@ -56,6 +66,13 @@ describe('an Airlock killed while the upstream runs a call (PGlite on disk)', ()
     await eventually(() => readJsonLines<LogEntry>(upstreamLog).some((e) => e.event === 'call' && e.tag === 'in flight'));
     child.kill('SIGKILL');
     await once(child, 'exit');
+    // the upstream, its call pending for a minute, dies with Airlock where setpriv can see to it
+    // (Linux with util-linux): no upstream outlives a killed Airlock
+    if (deathSignal()) {
+      const started = readJsonLines<LogEntry>(upstreamLog).filter((e) => e.event === 'start');
+      expect(started.length).toBeGreaterThan(0);
+      await eventually(() => started.every(({ pid }) => !alive(pid)), 5000);
+    }
     // the agent never gets a result. Its request ends now: once the response's headers are out (they
     // are, if the kill comes after the gateway's short wait for an answer), the SDK client only
     // reports the broken stream and would wait for its 60 s request timeout
