@@ -96,6 +96,9 @@ export type QueueSyncOptions = {
   pauseMs?: number;
 };
 
+/** An event this recent when a server render arrives may be missing from it (ms). */
+const RECENT_EVENT_MS = 2000;
+
 /**
  * The queue page's life between server renders: socket events applied as they come, reads of
  * the page from the API (on reconnect, and to refill a gap), and the count confirmed from the
@@ -115,9 +118,6 @@ export type QueueSyncOptions = {
  *   begun before it is dropped and read again, as is a render that may have missed an event
  *   of the last 2 s; no later read uses old filters.
  */
-/** An event this recent when a server render arrives may be missing from it (ms). */
-const RECENT_EVENT_MS = 2000;
-
 export class QueueSync {
   private state: QueueState;
   private filters: QueueFilters;

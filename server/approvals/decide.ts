@@ -117,12 +117,11 @@ export async function decide(database: Database, options: DecideOptions): Promis
       .where(and(eq(approvalRequests.id, requestId), eq(approvalRequests.status, 'pending'), settles))
       .returning({ ...getTableColumns(approvalRequests), approvals: countedApprovals });
     if (!settled) {
-      // not settled: an approval short of the quorum (the row is locked, so still pending)
-      const [{ approvals, pending }] = await tx
-        .select({ approvals: countedApprovals, pending: sql<boolean>`${approvalRequests.status} = 'pending'` })
+      // an approval short of the quorum: a deny always settles, and the row, locked, is still pending
+      const [{ approvals }] = await tx
+        .select({ approvals: countedApprovals })
         .from(approvalRequests)
         .where(eq(approvalRequests.id, requestId));
-      if (decision === 'deny' || !pending) throw new AirlockError('conflict', 'this request was decided concurrently');
       await appendAudit(tx, vote, approvalNotice(requestId, 'pending'));
       return { request, approvals, final: false };
     }

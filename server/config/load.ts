@@ -97,7 +97,7 @@ export function missingCommands(config: Config, env: Record<string, string | und
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (upstream.transport !== 'stdio') continue;
     const { command } = upstream;
-    if (!commandFound(command, upstream.cwd, env.PATH)) {
+    if (!findCommand(command, upstream.cwd, env.PATH)) {
       missing.push(
         `upstream ${name}: command "${command}" not found${command.includes('/') ? '' : ' on PATH'}; its sessions will fail to start`,
       );
@@ -106,12 +106,12 @@ export function missingCommands(config: Config, env: Record<string, string | und
   return missing;
 }
 
-/** Whether `command` names an executable file: as a path (from `cwd`), or by name on `PATH`. */
-export function commandFound(command: string, cwd: string | undefined, path: string | undefined): boolean {
+/** The executable file `command` names, as a path (from `cwd`) or by name on `PATH`; null if none. */
+export function findCommand(command: string, cwd: string | undefined, path: string | undefined): string | null {
   const candidates = command.includes('/')
     ? [resolve(cwd ?? '.', command)]
     : (path ?? '').split(delimiter).map((dir) => join(dir || '.', command));
-  return candidates.some(isExecutableFile);
+  return candidates.find(isExecutableFile) ?? null;
 }
 
 function isExecutableFile(path: string): boolean {

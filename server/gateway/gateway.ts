@@ -17,6 +17,7 @@ import { InstanceLease } from './instances';
 import { ErrorCode, sendJsonRpcError } from './messages';
 import { GatewaySession } from './session';
 import { SharedUpstreams } from './shared-upstream';
+import { detectDeathSignal } from './upstream';
 
 export type GatewayOptions = {
   database: Database;
@@ -88,6 +89,7 @@ export class Gateway {
   }
 
   async start(): Promise<void> {
+    await detectDeathSignal();
     await this.context.holds.start();
     // a revoked agent (or one whose owner was disabled) is forgotten and its sessions closed, in every process
     this.unlistenAgents = await this.context.database.listen(

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { commandFound } from '../config/load';
+import { findCommand } from '../config/load';
 import type { UpstreamConfig } from '../config/schema';
 import { log } from '../lib/log';
 
@@ -18,7 +17,7 @@ export function upstreamTransport(name: string, config: UpstreamConfig): Transpo
     // only the safe defaults of the parent's environment, then what the config declares
     const env = { ...getDefaultEnvironment(), ...config.env };
     // a command that cannot be found is spawned as it is: the agent learns of ENOENT, not of setpriv's exit
-    const prefix = commandFound(config.command, config.cwd, env.PATH) ? deathSignal() : null;
+    const prefix = deathSignalPrefix && findCommand(config.command, config.cwd, env.PATH) ? deathSignalPrefix : null;
     const transport = new StdioClientTransport({
       command: prefix ? prefix[0] : config.command,
       args: prefix ? [...prefix.slice(1), config.command, ...(config.args ?? [])] : config.args,
@@ -37,7 +36,9 @@ export function upstreamTransport(name: string, config: UpstreamConfig): Transpo
   });
 }
 
-let deathSignalPrefix: string[] | null | undefined;
+/** What `detectDeathSignal` found: the command line to start stdio upstreams through, or null. */
+let deathSignalPrefix: string[] | null = null;
+let detection: Promise<string[] | null> | undefined;
 
 /**
  * On Linux, the command line that makes an upstream die with Airlock: util-linux's `setpriv
@@ -45,19 +46,17 @@ let deathSignalPrefix: string[] | null | undefined;
  * it an upstream that ignores the end of its stdin (a timer, a socket, a pending call keeps it
  * alive) outlives an Airlock killed with SIGKILL or by the OOM killer, and every restart leaves
  * more of them. Null where there is no such setpriv (other systems, BusyBox): nothing changes.
+ * Asked once per process, by the gateway's start, off the path of any session.
  */
-export function deathSignal(): string[] | null {
-  if (deathSignalPrefix !== undefined) return deathSignalPrefix;
-  deathSignalPrefix = null;
-  if (process.platform !== 'linux') return null;
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
-    const file = join(dir, 'setpriv');
+export function detectDeathSignal(): Promise<string[] | null> {
+  detection ??= (async () => {
+    const file = process.platform === 'linux' ? findCommand('setpriv', undefined, process.env.PATH) : null;
+    if (!file) return null;
     try {
-      accessSync(file, constants.X_OK);
-      const help = execFileSync(file, ['--help'], { encoding: 'utf8', timeout: 5000, stdio: ['ignore', 'pipe', 'ignore'] });
-      if (help.includes('--pdeathsig')) deathSignalPrefix = [file, '--pdeathsig', 'KILL', '--'];
-      break;
+      const { stdout } = await promisify(execFile)(file, ['--help'], { timeout: 5000 });
+      deathSignalPrefix = stdout.includes('--pdeathsig') ? [file, '--pdeathsig', 'KILL', '--'] : null;
     } catch {}
-  }
-  return deathSignalPrefix;
+    return deathSignalPrefix;
+  })();
+  return detection;
 }

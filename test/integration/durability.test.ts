@@ -18,7 +18,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client';
 import { auditEvents } from '../../db/schema';
 import { verifyAudit } from '../../server/audit/verify';
-import { deathSignal } from '../../server/gateway/upstream';
+import { detectDeathSignal } from '../../server/gateway/upstream';
 import { eventually, readJsonLines, root } from '../helpers/airlock';
 
 type LogEntry = { pid: number; event: string; tag?: string };
@@ -68,7 +68,7 @@ describe('an Airlock killed while the upstream runs a call (PGlite on disk)', ()
     await once(child, 'exit');
     // the upstream, its call pending for a minute, dies with Airlock where setpriv can see to it
     // (Linux with util-linux): no upstream outlives a killed Airlock
-    if (deathSignal()) {
+    if (await detectDeathSignal()) {
       const started = readJsonLines<LogEntry>(upstreamLog).filter((e) => e.event === 'start');
       expect(started.length).toBeGreaterThan(0);
       await eventually(() => started.every(({ pid }) => !alive(pid)), 5000);
