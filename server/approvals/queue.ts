@@ -106,9 +106,9 @@ function filters(query: z.output<typeof ZQueueQuery>): SQL | undefined {
   );
 }
 
-function base(db: Executor) {
+function base<Extra extends Record<string, SQL.Aliased | SQL>>(db: Executor, extra?: Extra) {
   return db
-    .select(columns)
+    .select({ ...columns, ...(extra as Extra) })
     .from(approvalRequests)
     .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
     .innerJoin(owners, eq(owners.id, agents.ownerId))
@@ -134,12 +134,7 @@ export async function listQueue(db: Executor, input: QueueQuery = {}): Promise<{
   // the rows and their total in one statement, so from one snapshot: a live page's count never
   // includes a request its rows do not (the console's events are checked against both). The count
   // is a subquery of its own tables, run once for the statement
-  const rows = await db
-    .select({ ...columns, total: sql<number>`${counted}`.mapWith(Number) })
-    .from(approvalRequests)
-    .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
-    .innerJoin(owners, eq(owners.id, agents.ownerId))
-    .leftJoin(deciders, eq(deciders.id, approvalRequests.decidedBy))
+  const rows = await base(db, { total: sql<number>`${counted}`.mapWith(Number) })
     .where(where)
     .orderBy(...order)
     .limit(query.limit)
