@@ -33,8 +33,11 @@ type InFlight = {
   progressToken?: string | number;
   /** A list request for a page after the first. */
   paged?: boolean;
-  /** The agent cancelled it after it was forwarded: its late answer is audited, not relayed. */
-  cancelled?: boolean;
+  /**
+   * The agent cancelled it after it was forwarded, or dropped the connection its answer was to
+   * go on: its late answer is audited, not relayed, and it keeps no session open.
+   */
+  ended?: 'cancelled' | 'abandoned';
   /** For tools/call: what to audit when the result comes back. */
   call?: { tool: string; approvalId?: string; edited?: boolean };
 };
@@ -104,11 +107,15 @@ export class GatewaySession {
       onSessionInitialized: (sessionId) => options.onInitialized(sessionId, this),
       keepAliveMs: 15_000,
       headersWaitMs: options.context.headersWaitMs,
-      // a call not yet forwarded whose answer can no longer reach the agent is not run (invariant 1)
+      // a call not yet forwarded whose answer can no longer reach the agent is not run (invariant 1);
+      // a request already upstream runs on (a disconnection is not a cancellation), but its answer,
+      // with no stream to go on, is audited and dropped, and it no longer keeps the session open
       onAbandoned: (ids) => {
         for (const id of ids) {
           const call = this.calls.get(id);
           if (call) this.cancelCall(call, 'the agent disconnected before the call ran');
+          const entry = this.inflight.get(id);
+          if (entry) entry.ended ??= 'abandoned';
         }
       },
     });
@@ -126,8 +133,8 @@ export class GatewaySession {
 
   /** Requests in flight upstream or held for approval: a session with any is not idle. */
   get busy(): boolean {
-    // a request the agent cancelled may never be answered (servers should not): it keeps no session alive
-    for (const entry of this.inflight.values()) if (!entry.cancelled) return true;
+    // a request the agent cancelled or abandoned may never be answered: it keeps no session alive
+    for (const entry of this.inflight.values()) if (!entry.ended) return true;
     return this.calls.size > 0;
   }
 
@@ -169,6 +176,16 @@ export class GatewaySession {
       if (message.method === 'tasks/result') return this.forward(message, { tool: '(task result)' });
       return this.forward(message);
     }
+    if (isNotification(message) && !message.method.startsWith('notifications/')) {
+      // a request sent without an id (a JSON-RPC notification, e.g. a tools/call): an upstream that
+      // processes notifications as JSON-RPC 2.0 says would run it unanswered, so it is never
+      // forwarded (invariant 1); a call attempted this way is audited as refused
+      log.warn('gateway: a request without an id was dropped', { method: message.method.slice(0, 100) });
+      if (message.method !== 'tools/call') return;
+      const name = (message.params as { name?: unknown } | undefined)?.name;
+      await this.recordRefusal(typeof name === 'string' ? name : null, 'a tools/call without an id is never forwarded');
+      return;
+    }
     if (isNotification(message) && message.method === 'notifications/cancelled') {
       const id = (message.params as { requestId?: RequestId } | undefined)?.requestId;
       const call = id === undefined ? undefined : this.calls.get(id);
@@ -176,7 +193,7 @@ export class GatewaySession {
       if (call) return this.cancelCall(call, 'the agent cancelled the call');
       const inflight = id === undefined ? undefined : this.inflight.get(id);
       if (inflight && id !== undefined) {
-        inflight.cancelled = true;
+        inflight.ended = 'cancelled';
         this.downstream.endRequest(id);
       }
     }
@@ -310,9 +327,9 @@ export class GatewaySession {
       // an answer to nothing Airlock sent (e.g. to a call still held) must not reach the agent
       if (!entry) return log.warn(`gateway: upstream ${this.upstreamName} answered an unknown request id; dropped`, { id: String(id) });
       this.inflight.delete(id);
-      if (entry.cancelled) {
+      if (entry.ended) {
         // the agent gave up on it: record what the upstream did, relay nothing
-        if (entry.call) await this.auditResult(message, entry.call, true).catch(() => {});
+        if (entry.call) await this.auditResult(message, entry.call, entry.ended).catch(() => {});
         return;
       }
       if (entry.method === 'initialize' && isResult(message)) this.initialized(message.result);
@@ -342,7 +359,7 @@ export class GatewaySession {
   }
 
   /** Record what the upstream answered to a call (committed when this resolves). */
-  private async auditResult(message: JSONRPCMessage, call: NonNullable<InFlight['call']>, cancelled = false): Promise<void> {
+  private async auditResult(message: JSONRPCMessage, call: NonNullable<InFlight['call']>, ended?: InFlight['ended']): Promise<void> {
     if (!isResponse(message)) return;
     const result = isResult(message) ? message.result : undefined;
     await this.context.audit.record({
@@ -359,7 +376,7 @@ export class GatewaySession {
         // of the result as relayed; canonical JSON is kept for what approvals bind (arguments, definitions)
         resultDigest: sha256(JSON.stringify(result ?? ('error' in message ? message.error : null))),
         edited: call.edited ?? false,
-        ...(cancelled ? { cancelled: true } : {}),
+        ...(ended ? { [ended]: true } : {}),
       },
     });
   }

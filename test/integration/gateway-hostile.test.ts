@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
@@ -10,6 +11,29 @@ import { callText, eventually, type Person, root, startTestAirlock, type TestAir
 import { backends } from '../helpers/db';
 
 const hostile = { transport: 'stdio' as const, command: process.execPath, args: [resolve(root, 'test/fixtures/hostile-server.mjs')] };
+
+const rawHeaders = (token: string, sessionId?: string) => ({
+  authorization: `Bearer ${token}`,
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  ...(sessionId ? { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-06-18' } : {}),
+});
+
+/** An MCP session opened with raw HTTP (initialize, then initialized); returns its id. */
+async function openRawSession(url: string, token: string, upstream: string): Promise<string> {
+  const initialize = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+  };
+  const response = await fetch(`${url}/mcp/${upstream}`, { method: 'POST', headers: rawHeaders(token), body: JSON.stringify(initialize) });
+  const sessionId = response.headers.get('mcp-session-id') ?? '';
+  expect(await response.text()).toContain('protocolVersion');
+  const initialized = { jsonrpc: '2.0', method: 'notifications/initialized' };
+  await fetch(`${url}/mcp/${upstream}`, { method: 'POST', headers: rawHeaders(token, sessionId), body: JSON.stringify(initialized) });
+  return sessionId;
+}
 
 describe.each(backends())('a hostile upstream on %s', (backend) => {
   const logDir = mkdtempSync(join(tmpdir(), 'airlock-hostile-'));
@@ -23,6 +47,7 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
         hostile,
         'no-tool-list': { ...hostile, env: { HOSTILE_NO_TOOL_LIST: '1', HOSTILE_LOG: join(logDir, 'no-tool-list.log') } },
         uncanonical: { ...hostile, env: { HOSTILE_UNCANONICAL: '1', HOSTILE_LOG: join(logDir, 'uncanonical.log') } },
+        logged: { ...hostile, env: { HOSTILE_LOG: join(logDir, 'logged.log') } },
       },
     });
     const owner = await h.person('approver');
@@ -105,5 +130,89 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     );
     const again = await h.connect(token, 'hostile');
     expect(callText(await again.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
+  });
+
+  it('never forwards a tools/call sent without an id (a notification), and audits it as refused', async () => {
+    const sessionId = await openRawSession(h.url, token, 'logged');
+    const notified = await fetch(`${h.url}/mcp/logged`, {
+      method: 'POST',
+      headers: rawHeaders(token, sessionId),
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'tools/call', params: { name: 'risky', arguments: { all: true } } }),
+    });
+    expect(notified.status).toBe(202);
+    const refused = await eventually(async () =>
+      (await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'))).find(
+        (row) => (row.payload as { upstream?: string }).upstream === 'logged',
+      ),
+    );
+    expect(refused.payload).toMatchObject({ tool: 'risky', reason: 'a tools/call without an id is never forwarded' });
+    // the session goes on, and its next request is the first tools/call the upstream ever saw
+    const answer = await fetch(`${h.url}/mcp/logged`, {
+      method: 'POST',
+      headers: rawHeaders(token, sessionId),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: {} } }),
+    });
+    expect(await answer.text()).toContain('slow done');
+    const methods = readFileSync(join(logDir, 'logged.log'), 'utf8').split('\n').filter(Boolean);
+    expect(methods.filter((m) => m.startsWith('tools/call'))).toEqual(['tools/call']);
+  });
+});
+
+describe.each(backends())('sessions an agent walked away from on %s', (backend) => {
+  let h: TestAirlock;
+  let token: string;
+
+  beforeAll(async () => {
+    h = await startTestAirlock(backend, {
+      // idle after 1.2 s, swept every second
+      sessions: { idleMinutes: 0.02 },
+      upstreams: {
+        hostile,
+        // never answers anything, initialize included
+        mute: { transport: 'stdio', command: process.execPath, args: ['-e', 'process.stdin.resume()'] },
+      },
+    });
+    token = await h.agent((await h.person('approver')).email);
+  });
+  afterAll(() => h?.close());
+
+  /** POST a request, wait for the response's headers, then drop the connection; returns the session id it got. */
+  const postAndDrop = (upstream: string, body: unknown, sessionId?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const request = httpRequest(`${h.url}/mcp/${upstream}`, { method: 'POST', headers: rawHeaders(token, sessionId) }, (response) => {
+        const id = String(response.headers['mcp-session-id'] ?? sessionId);
+        setTimeout(() => {
+          request.destroy();
+          resolve(id);
+        }, 100);
+      });
+      request.on('error', reject);
+      request.end(JSON.stringify(body));
+    });
+
+  it('closes an idle session whose agent dropped the stream of a call still running upstream, auditing the call', async () => {
+    const sessionId = await openRawSession(h.url, token, 'hostile');
+    await postAndDrop(
+      'hostile',
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'slow', arguments: { delay: 60_000 } } },
+      sessionId,
+    );
+    // the answer has no stream to go on: the call keeps the session open no longer than idleness allows
+    await eventually(() => h.airlock.gateway.session(sessionId) === undefined, 10_000);
+    const interrupted = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.interrupted'));
+    expect(interrupted.map((row) => row.payload)).toContainEqual(
+      expect.objectContaining({ tool: 'slow', upstream: 'hostile', reason: 'idle' }),
+    );
+  });
+
+  it('closes a session whose agent gave up on an initialize the upstream never answered', async () => {
+    const sessionId = await postAndDrop('mute', {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } },
+    });
+    expect(h.airlock.gateway.session(sessionId)).toBeDefined();
+    await eventually(() => h.airlock.gateway.session(sessionId) === undefined, 10_000);
   });
 });
