@@ -182,8 +182,11 @@ export class SharedUpstream {
 
   /** Send a session's request upstream under an id (and progress token) of the upstream connection's own. */
   private async forward(channel: SharedChannel, request: JSONRPCRequest, subscribes?: string, retried = false): Promise<void> {
-    // the upstream went away since this session began: the session's next request starts it again
-    if (!this.transport) await this.connect();
+    // the upstream went away since this session began: the session's next request starts it again,
+    // and every request waits until the upstream has answered initialize (a start may be under way)
+    await this.connect();
+    // a session that ended meanwhile has recorded this request as interrupted: it is not sent
+    if (!this.channels.has(channel)) throw new Error('the session closed');
     const params = request.params as Record<string, unknown> | undefined;
     const upstreamId = `s${++this.seq}`;
     const route: Route = { channel, id: request.id, subscribes };

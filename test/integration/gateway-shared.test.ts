@@ -134,6 +134,7 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
         probe: fixtureLike('probe'),
         closing: fixtureLike('closing'),
         fragile: fixtureLike('fragile'),
+        'slow-restart': { ...fixtureLike('slow-restart'), env: { FIXTURE_LOG: log('slow-restart'), FIXTURE_RESTART_DELAY_MS: '1500' } },
       },
       rules: [
         { id: 'shared-pay', upstream: 'shared', tool: 'pay', action: 'require_approval', reason: 'payments need a human' },
@@ -657,6 +658,40 @@ describe.each(backends())('shared upstreams on %s', (backend) => {
     expect(pids[0]).toBe(first);
     const reborn = readJsonLines<LogEntry>(log('fragile')).find((e) => e.event === 'call' && e.tag === 'reborn');
     expect(reborn?.pid).toBe(pids[1]);
+  });
+
+  it('does not send a call of a session that closed while the upstream was starting again', async () => {
+    const leaving = await h.connect(tokenA, 'slow-restart');
+    const leavingId = sessionOf(leaving);
+    const staying = await h.connect(tokenB, 'slow-restart');
+    expect(callText(await leaving.callTool({ name: 'echo', arguments: { tag: 'before' } }))).toBe('before');
+    await leaving.callTool({ name: 'crash', arguments: {} }).catch(() => {});
+    // the next call (raw: the SDK client would list the tools first) starts the upstream again,
+    // whose initialize takes 1.5 s; its session ends meanwhile
+    const late = fetch(`${h.url}/mcp/slow-restart`, {
+      method: 'POST',
+      headers: {
+        ...JSON_HEADERS,
+        authorization: `Bearer ${tokenA}`,
+        'mcp-session-id': sessionOf(leaving),
+        'mcp-protocol-version': '2025-06-18',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'late', method: 'tools/call', params: { name: 'echo', arguments: { tag: 'late' } } }),
+    }).then((response) => response.text());
+    await eventually(() => readJsonLines<LogEntry>(log('slow-restart')).filter((e) => e.event === 'initialize').length === 2);
+    await (leaving.transport as StreamableHTTPClientTransport).terminateSession();
+    // the session's end closes the call's stream, with no answer on it
+    expect(await late).not.toContain('"result"');
+    // a call of another session, sent after the same start, is answered once the upstream is up
+    expect(callText(await staying.callTool({ name: 'echo', arguments: { tag: 'after' } }))).toBe('after');
+    const calls = readJsonLines<LogEntry>(log('slow-restart')).filter((e) => e.event === 'call');
+    expect(calls.map((e) => e.tag ?? e.tool)).toEqual(['before', 'crash', 'after']);
+    // and it waited for the new process's initialize to be answered
+    expect(calls.filter((e) => (e as { early?: boolean }).early)).toEqual([]);
+    const interrupted = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.interrupted'));
+    expect(interrupted.filter((e) => e.sessionId === leavingId).map((e) => e.payload)).toEqual([
+      expect.objectContaining({ upstream: 'slow-restart', tool: 'echo' }),
+    ]);
   });
 });
 
