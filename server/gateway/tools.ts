@@ -3,6 +3,8 @@ import { isResult } from './messages';
 
 /** A bound on pagination, against an upstream that hands out cursors forever. */
 const MAX_PAGES = 100;
+/** Reads begun again because the list changed during one, before giving up (fail closed). */
+const MAX_REREADS = 5;
 
 type Request = (method: string, params?: Record<string, unknown>) => Promise<JSONRPCMessage>;
 
@@ -18,6 +20,8 @@ export class ToolCatalog {
   private refreshing?: Promise<void>;
   /** When the read in progress, or the last complete one, began (performance.now()); null if none counts. */
   private readStartedAt: number | null = null;
+  /** Counts `list_changed` notifications: a read during which it moved is out of date. */
+  private generation = 0;
 
   constructor(
     private readonly request: Request,
@@ -31,6 +35,7 @@ export class ToolCatalog {
 
   /** The upstream said its tools changed: every cached definition is suspect. */
   invalidate(): void {
+    this.generation++;
     this.complete = false;
     this.readStartedAt = null;
   }
@@ -51,7 +56,6 @@ export class ToolCatalog {
     const recent = this.readStartedAt !== null && performance.now() - this.readStartedAt <= maxAgeMs;
     if (recent && (this.refreshing || this.complete)) return this.refreshing;
     if (!this.refreshing) {
-      this.readStartedAt = performance.now();
       this.refreshing = this.load()
         .catch((error: unknown) => {
           this.readStartedAt = null;
@@ -64,7 +68,26 @@ export class ToolCatalog {
     return this.refreshing;
   }
 
+  /**
+   * Read the list until one read saw no `list_changed` meanwhile: an answer sent before the
+   * change may arrive after its notification (on another stream, over HTTP), and must not
+   * stand for the new list (invariant 2).
+   */
   private async load(): Promise<void> {
+    for (let read = 0; read <= MAX_REREADS; read++) {
+      const generation = this.generation;
+      this.readStartedAt = performance.now();
+      const next = await this.list();
+      if (generation !== this.generation) continue;
+      this.tools = next;
+      this.complete = true;
+      this.onListed([...next.values()]);
+      return;
+    }
+    throw new Error(`the tool list changed during each of ${MAX_REREADS + 1} reads`);
+  }
+
+  private async list(): Promise<Map<string, Tool>> {
     const next = new Map<string, Tool>();
     let cursor: string | undefined;
     for (let page = 0; page < MAX_PAGES; page++) {
@@ -78,8 +101,6 @@ export class ToolCatalog {
       cursor = typeof response.result.nextCursor === 'string' ? response.result.nextCursor : undefined;
       if (!cursor) break;
     }
-    this.tools = next;
-    this.complete = true;
-    this.onListed([...next.values()]);
+    return next;
   }
 }
