@@ -160,12 +160,18 @@ async function executeApproved(
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
-    await context.audit
-      .record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { reason } })
-      .catch((error) => log.error('gateway: audit failed', { error: String(error) }));
-    return session.reply(
-      refusal(request.id, `${reason} The call was not executed.`, { status: 'refused', approvalRequestId: approval.id }),
+    const recorded = await context.audit.record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { reason } }).then(
+      () => true,
+      (error) => {
+        log.error('gateway: audit failed', { error: String(error) });
+        return false;
+      },
     );
+    // invariant 5: no refusal's reason is visible before its audit row; without one, only that nothing ran
+    const text = recorded
+      ? `${reason} The call was not executed.`
+      : 'Airlock could not record this call in its audit log, so it was not executed.';
+    return session.reply(refusal(request.id, text, { status: 'refused', approvalRequestId: approval.id }));
   };
 
   const original = (request.params as { arguments?: unknown }).arguments ?? {};
