@@ -119,7 +119,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   const meta = { status: outcome.status, approvalRequestId: approval.id };
   switch (outcome.status) {
     case 'approved':
-      return executeApproved(session, request, approval, outcome);
+      return executeApproved(session, request, approval, outcome, progress);
     case 'denied': {
       // who denied stays in the console and the audit log: the agent may be the one under an attacker's control
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
@@ -157,6 +157,7 @@ async function executeApproved(
   request: JSONRPCRequest,
   approval: ApprovalRequest,
   outcome: Outcome,
+  progressSent: number,
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
@@ -219,5 +220,5 @@ async function executeApproved(
   const forwarded: JSONRPCRequest = edited
     ? { ...request, params: { ...request.params, arguments: approvedArguments as Record<string, unknown> } }
     : request;
-  await session.forward(forwarded, { tool: approval.tool, approvalId: approval.id, edited });
+  await session.forward(forwarded, { tool: approval.tool, approvalId: approval.id, edited, progressBase: progressSent });
 }

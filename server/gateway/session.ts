@@ -38,8 +38,11 @@ type InFlight = {
    * go on: its late answer is audited, not relayed, and it keeps no session open.
    */
   ended?: 'cancelled' | 'abandoned';
-  /** For tools/call: what to audit when the result comes back. */
-  call?: { tool: string; approvalId?: string; edited?: boolean };
+  /**
+   * For tools/call: what to audit when the result comes back. A held call carries the last
+   * progress value Airlock sent on its token while it waited (`progressBase`).
+   */
+  call?: { tool: string; approvalId?: string; edited?: boolean; progressBase?: number };
 };
 
 /**
@@ -340,8 +343,16 @@ export class GatewaySession {
     if (isNotification(message)) {
       if (message.method === 'notifications/tools/list_changed') this.tools.invalidate();
       if (message.method === 'notifications/progress') {
-        const token = (message.params as { progressToken?: string | number } | undefined)?.progressToken;
-        return this.toDownstream(message, this.requestWithToken(token));
+        const params = message.params as { progressToken?: string | number; progress?: unknown; total?: unknown } | undefined;
+        const id = this.requestWithToken(params?.progressToken);
+        const base = id === undefined ? undefined : this.inflight.get(id)?.call?.progressBase;
+        if (base && params && typeof params.progress === 'number') {
+          // MCP: progress on a token must increase. Airlock sent 1..base while the call was held;
+          // the upstream's own count, which starts again, continues from there
+          params.progress += base;
+          if (typeof params.total === 'number') params.total += base;
+        }
+        return this.toDownstream(message, id);
       }
       if (message.method.endsWith('/list_changed') || message.method === 'notifications/resources/updated') {
         return this.toDownstream(message, undefined);

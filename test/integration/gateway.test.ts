@@ -111,10 +111,14 @@ describe.each(backends())('gateway on %s', (backend) => {
   it('keeps the client alive with progress and tells it where to review', async () => {
     const client = await h.connect(token);
     const progress: string[] = [];
+    const values: [number, number | undefined][] = [];
     const logs: unknown[] = [];
     client.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.push(n.params.data));
     const call = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 1 } }, CallToolResultSchema, {
-      onprogress: (p) => void progress.push(p.message ?? ''),
+      onprogress: (p) => {
+        progress.push(p.message ?? '');
+        values.push([p.progress, p.total]);
+      },
     });
     const request = await h.pending({ tool: 'pay' });
     await eventually(() => progress.length >= 3);
@@ -122,8 +126,10 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(logs.join('\n')).toContain('awaits human approval');
     await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
     expect(callText(await call)).toBe('paid 1 to acme');
-    // the upstream's own progress is relayed too
+    // the upstream's own progress is relayed too, counted on from Airlock's (MCP: progress increases)
     expect(progress.at(-1)).toBe('paid');
+    const waited = values.length - 1;
+    expect(values).toEqual([...Array.from({ length: waited }, (_, i) => [i + 1, undefined]), [waited + 1, waited + 1]]);
   });
 
   it('an owner cannot approve their own agent’s call', async () => {
