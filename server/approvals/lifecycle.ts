@@ -41,7 +41,8 @@ export async function createRequest(database: Database, options: CreateRequestOp
     status: 'pending' as const,
     agentId: options.agentId,
     sessionId: options.sessionId,
-    rpcId: String(options.rpcId),
+    // an agent's string id may hold U+0000, which PostgreSQL does not store: kept as U+FFFD
+    rpcId: String(options.rpcId).replaceAll('\u0000', '\uFFFD'),
     upstream: options.upstream,
     tool: options.tool,
     arguments: options.arguments ?? {},

@@ -7,10 +7,24 @@ function threshold(): number {
   return levels[configured] ?? levels.info;
 }
 
+/**
+ * drizzle's DrizzleQueryError writes a failed statement's bound values into its message
+ * (`Failed query: …\nparams: …`), and those are tool arguments, reasons, names: what the
+ * audit log and the console mask (invariant 8). Whatever form an error reaches the log in
+ * (its message, `String(error)`, its stack), the values are cut out; the statement and the
+ * driver's cause stay.
+ */
+const QUERY_PARAMS = /(Failed query: [\s\S]*?\nparams: )[\s\S]*?(?=\n {4}at |$)/g;
+
+export function withoutQueryParams(text: string): string {
+  return text.includes('Failed query: ') ? text.replace(QUERY_PARAMS, '$1(withheld from the log)') : text;
+}
+
 function write(level: Exclude<Level, 'silent'>, message: string, fields?: Record<string, unknown>): void {
   if (levels[level] < threshold()) return;
-  const suffix = fields ? ` ${JSON.stringify(fields)}` : '';
-  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${message}${suffix}\n`);
+  const clean = (_key: string, value: unknown) => (typeof value === 'string' ? withoutQueryParams(value) : value);
+  const suffix = fields ? ` ${JSON.stringify(fields, clean)}` : '';
+  process.stderr.write(`${new Date().toISOString()} ${level.padEnd(5)} ${withoutQueryParams(message)}${suffix}\n`);
 }
 
 export const log = {

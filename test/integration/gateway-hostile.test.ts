@@ -156,6 +156,20 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     const methods = readFileSync(join(logDir, 'logged.log'), 'utf8').split('\n').filter(Boolean);
     expect(methods.filter((m) => m.startsWith('tools/call'))).toEqual(['tools/call']);
   });
+
+  it('holds a call whose string id holds U+0000, which PostgreSQL cannot store as it is', async () => {
+    const sessionId = await openRawSession(h.url, token, 'logged');
+    const answer = fetch(`${h.url}/mcp/logged`, {
+      method: 'POST',
+      headers: rawHeaders(token, sessionId),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 'nul\u0000id', method: 'tools/call', params: { name: 'risky', arguments: {} } }),
+    }).then((response) => response.text());
+    const request = await h.pending({ sessionId });
+    expect(request.rpcId).toBe('nul\uFFFDid');
+    await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'deny', reason: 'odd id' });
+    // the answer carries the agent's own id, unchanged
+    expect(await answer).toContain('"id":"nul\\u0000id"');
+  });
 });
 
 describe.each(backends())('sessions an agent walked away from on %s', (backend) => {
