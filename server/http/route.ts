@@ -49,7 +49,7 @@ export function withUser<B extends Schema = undefined, Q extends Schema = undefi
       const user = await authenticateRequest(db(), request, sessionSecret());
       if (MUTATING.has(request.method) && !request.headers.has('authorization')) assertSameOrigin(request);
       if (options.permission) requirePermission(user, options.permission);
-      const query = parse(options.query, Object.fromEntries(new URL(request.url).searchParams), 'query') as Infer<Q>;
+      const query = parse(options.query, readQuery(request), 'query') as Infer<Q>;
       const body = (options.body ? parse(options.body, await readJson(request), 'body') : undefined) as Infer<B>;
       const raw = (await context?.params) ?? {};
       const params = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v.join('/') : v]));
@@ -67,11 +67,25 @@ function parse(schema: Schema, input: unknown, where: string): unknown {
   return result.data;
 }
 
+// PostgreSQL stores no U+0000 in text or jsonb: refused here with a clear message, not a failed statement
+const NUL_TEXT = 'text must not contain NUL characters (U+0000)';
+/** `\u0000` in JSON text, not preceded by an escaped backslash. */
+const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+
+function readQuery(request: Request): Record<string, string> {
+  const query = Object.fromEntries(new URL(request.url).searchParams);
+  if (Object.entries(query).some(([key, value]) => `${key}${value}`.includes('\u0000'))) {
+    throw new AirlockError('bad_request', `invalid query: ${NUL_TEXT}`);
+  }
+  return query;
+}
+
 async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) throw new AirlockError('bad_request', 'send the body as JSON (Content-Type: application/json)');
   const text = await request.text();
   if (text.length > MAX_BODY_BYTES) throw new AirlockError('bad_request', 'the body is too large');
+  if (ESCAPED_NUL.test(text)) throw new AirlockError('bad_request', `invalid body: ${NUL_TEXT}`);
   try {
     return JSON.parse(text);
   } catch {

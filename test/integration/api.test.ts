@@ -208,6 +208,8 @@ describe.each(backends())('approvals API on %s', (backend) => {
       ['{"decision": ', 'not valid JSON'],
       [JSON.stringify({ decision: 'deny', reason: 'x'.repeat(5000) }), 'reason'],
       [JSON.stringify({ decision: 'deny', reason: 'x'.repeat(1024 * 1024) }), 'too large'],
+      // PostgreSQL stores no U+0000: refused before any statement, where it would fail as a 500
+      [JSON.stringify({ decision: 'deny', reason: 'x\u0000y' }), 'NUL characters'],
     ];
     for (const [body, mentions] of cases) {
       const response = await api(`/api/approvals/${item.id}/decision`, approver, { method: 'POST', body });
@@ -215,6 +217,9 @@ describe.each(backends())('approvals API on %s', (backend) => {
       expect((await response.json()).error.message).toContain(mentions);
     }
     expect((await api('/api/approvals?status=bogus', approver)).status).toBe(400);
+    const nulQuery = await api('/api/queue?upstream=%00', approver);
+    expect(nulQuery.status).toBe(400);
+    expect((await nulQuery.json()).error.message).toContain('NUL characters');
     expect((await api('/api/approvals/no-such-id', approver)).status).toBe(404);
     expect(await h.t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, item.id))).toEqual([]);
     await vote(item.id, approver, { decision: 'deny' });
