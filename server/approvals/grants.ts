@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gt, isNull } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
-import { agents, grants, users } from '../../db/schema';
+import { agents, approvalRequests, grants, users } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { notifyChange } from './lifecycle';
@@ -53,15 +53,20 @@ export async function createGrant(
 /**
  * The live grants of a session for a tool (the gateway asks before holding a call). Each is
  * bound to the definition the reviewer saw: the caller compares `toolDefinitionHash` with the
- * tool's current definition, and reads that only when there is a grant to compare.
+ * tool's current definition, and reads that only when there is a grant to compare. A grant
+ * stands only while the person who gave it could still approve its request (invariant 4): one
+ * given by someone since disabled, made an auditor, or moved out of the rule's approver roles
+ * lets nothing more through.
  */
 export async function findGrants(
   db: Executor,
   { agentId, sessionId, upstream, tool }: { agentId: string; sessionId: string; upstream: string; tool: string },
 ): Promise<Grant[]> {
-  return db
-    .select()
+  const rows = await db
+    .select({ grant: grants })
     .from(grants)
+    .innerJoin(users, eq(users.id, grants.createdBy))
+    .innerJoin(approvalRequests, eq(approvalRequests.id, grants.requestId))
     .where(
       and(
         eq(grants.sessionId, sessionId),
@@ -70,8 +75,11 @@ export async function findGrants(
         eq(grants.agentId, agentId),
         isNull(grants.revokedAt),
         gt(grants.expiresAt, new Date()),
+        sql`not ${users.disabled} and ${users.role} <> 'auditor'
+            and (${users.role} = 'admin' or ${users.role} = any(${approvalRequests.approverRoles}))`,
       ),
     );
+  return rows.map((row) => row.grant);
 }
 
 /** Grants still in force, newest first, for the queue page. */

@@ -2,7 +2,8 @@ import { sql } from 'drizzle-orm';
 
 /**
  * The approvals that count toward a request's quorum (invariant 4): one per person who may
- * still decide it now, that is enabled and an admin or of one of the request's approver roles.
+ * still decide it now, that is enabled, not an auditor (who never decides, even if a rule names
+ * the role), and an admin or of one of the request's approver roles.
  * `decide` and every view of a request count with this one expression, so the console never
  * shows a vote that the quorum no longer counts. Correlated to `approval_requests` in the query,
  * by its qualified name: drizzle leaves columns unqualified in a single-table select, where
@@ -11,5 +12,5 @@ import { sql } from 'drizzle-orm';
 export const countedApprovals = sql<number>`(
   select count(*) from approval_votes v join users u on u.id = v.user_id
   where v.request_id = "approval_requests"."id" and v.decision = 'approve' and not u.disabled
-    and (u.role = 'admin' or u.role = any("approval_requests"."approver_roles"))
+    and u.role <> 'auditor' and (u.role = 'admin' or u.role = any("approval_requests"."approver_roles"))
 )`.mapWith(Number);

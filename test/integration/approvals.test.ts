@@ -12,13 +12,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/database';
 import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
+import { findGrants } from '../../server/approvals/grants';
 import { claimExecution, closeRequest, createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
 import { listQueue } from '../../server/approvals/queue';
 import { searchAudit } from '../../server/audit/search';
 import { verifyAudit } from '../../server/audit/verify';
 import { createAgent, revokeAgent } from '../../server/auth/agents';
-import { createUser, setUserDisabled } from '../../server/auth/users';
+import { createUser, setUserDisabled, setUserRole } from '../../server/auth/users';
 import { Gateway } from '../../server/gateway/gateway';
 import { HOLDER_LOST_REASON } from '../../server/gateway/instances';
 import { evaluate } from '../../server/policy/evaluate';
@@ -265,6 +266,53 @@ describe.each(backends())('decisions on %s', (backend) => {
     await expect(listRequests(t.database.orm, ZListQuery.parse({ status: 'pending', cursor: 'garbage' }))).rejects.toMatchObject({
       code: 'bad_request',
     });
+  });
+
+  it('a session grant lets nothing more through once its giver could no longer approve the request', async () => {
+    const owner = await createUser(t.database, { email: 'giver-owner@example.com', role: 'approver' });
+    const giver = await createUser(t.database, { email: 'giver@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'granted-agent', ownerEmail: owner.email });
+    const verdict = evaluate([ZRule.parse({ id: 'grantable', action: 'require_approval', maxGrantMinutes: 30 })], 'demo', {
+      name: 'send_email',
+    });
+    const request = await createRequest(t.database, {
+      agentId: agent.id,
+      sessionId: 'granted-session',
+      rpcId: 1,
+      upstream: 'demo',
+      tool: 'send_email',
+      arguments: {},
+      toolDefinition: { name: 'send_email' },
+      verdict,
+      holder: 'test',
+    });
+    await decide(t.database, { requestId: request.id, user: { id: giver.id }, decision: 'approve', grantMinutes: 30 });
+    const live = () =>
+      findGrants(t.database.orm, { agentId: agent.id, sessionId: 'granted-session', upstream: 'demo', tool: 'send_email' }).then(
+        (found) => found.length,
+      );
+    expect(await live()).toBe(1);
+    await setUserRole(t.database, { email: giver.email, role: 'auditor' });
+    expect(await live()).toBe(0);
+    await setUserRole(t.database, { email: giver.email, role: 'approver' });
+    expect(await live()).toBe(1);
+    await setUserDisabled(t.database, { email: giver.email, disabled: true });
+    expect(await live()).toBe(0);
+  });
+
+  it('the quorum never counts an auditor’s vote, even under a rule that names auditors as approvers', async () => {
+    const owner = await createUser(t.database, { email: 'mixed-owner@example.com', role: 'approver' });
+    const first = await createUser(t.database, { email: 'mixed-first@example.com', role: 'approver' });
+    const second = await createUser(t.database, { email: 'mixed-second@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'mixed-agent', ownerEmail: owner.email });
+    const rule = ZRule.parse({ id: 'mixed', action: 'require_approval', approvers: ['approver', 'auditor'], quorum: 2 });
+    const request = await transfer(agent.id, 9100, evaluate([rule], 'demo', { name: 'transfer_funds' }));
+    expect((await decide(t.database, { requestId: request.id, user: { id: first.id }, decision: 'approve' })).approvals).toBe(1);
+    // the first approver is made an auditor: that vote no longer counts, so the second one does not settle it
+    await setUserRole(t.database, { email: first.email, role: 'auditor' });
+    const secondVote = await decide(t.database, { requestId: request.id, user: { id: second.id }, decision: 'approve' });
+    expect(secondVote).toMatchObject({ approvals: 1, final: false });
+    expect((await t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id)))[0].status).toBe('pending');
   });
 
   it.each([
