@@ -6,7 +6,11 @@ import { can, type Permission, type Role } from './permissions';
 import { findUserById, type User } from './users';
 
 /** The person behind a request, as read from the database at that request; `tokenId` when a personal API token made it. */
-export type SessionUser = Pick<User, 'id' | 'email' | 'name' | 'role'> & { tokenId?: string };
+/**
+ * Who a request is from: `tokenId` when a personal API token carried it, `sessionExpires` (seconds)
+ * when a console session cookie did.
+ */
+export type SessionUser = Pick<User, 'id' | 'email' | 'name' | 'role'> & { tokenId?: string; sessionExpires?: number };
 
 /** next-auth's session cookie: `__Secure-` prefixed when the console is served over https. */
 export const SESSION_COOKIE = 'next-auth.session-token';
@@ -70,7 +74,7 @@ export async function authenticateRequest(db: DatabaseOrExecutor, request: Reque
   if (sessionOutlived(user, typeof token?.iat === 'number' ? token.iat : 0)) {
     throw new AirlockError('unauthorized', 'your password was reset; sign in again');
   }
-  return toSessionUser(user);
+  return { ...toSessionUser(user), ...(typeof token?.exp === 'number' ? { sessionExpires: token.exp } : {}) };
 }
 
 /**

@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
-import { inArray } from 'drizzle-orm';
+import { and, inArray, isNull } from 'drizzle-orm';
 import { Server, type Socket } from 'socket.io';
 import type { Database } from '../../db/database';
-import { users } from '../../db/schema';
+import { apiTokens, users } from '../../db/schema';
 import { getQueueItem, type QueueItem } from '../approvals/queue';
 import { APPROVALS_CHANNEL, parseApprovalNotice } from '../approvals/types';
 import { can } from '../auth/permissions';
@@ -131,12 +131,23 @@ async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string
   const sockets = await io.fetchSockets();
   if (sockets.length === 0) return;
   const ids = [...new Set(sockets.map((s) => s.data.user.id))];
+  const tokenIds = [...new Set(sockets.flatMap((s) => (s.data.user.tokenId ? [s.data.user.tokenId] : [])))];
   let rows: { id: string; role: SessionUser['role']; disabled: boolean; sessionsValidAfter: Date | null }[];
+  // a revoked API token loses the feed as it loses the API (invariant 7)
+  let liveTokens: Set<string>;
   try {
     rows = await database.orm
       .select({ id: users.id, role: users.role, disabled: users.disabled, sessionsValidAfter: users.sessionsValidAfter })
       .from(users)
       .where(inArray(users.id, ids));
+    const tokens =
+      tokenIds.length === 0
+        ? []
+        : await database.orm
+            .select({ id: apiTokens.id })
+            .from(apiTokens)
+            .where(and(inArray(apiTokens.id, tokenIds), isNull(apiTokens.revokedAt)));
+    liveTokens = new Set(tokens.map((token) => token.id));
   } catch {
     return; // database unreachable: the next round retries
   }
@@ -145,7 +156,10 @@ async function recheckUsers(io: Server<ClientEvents, ServerEvents, Record<string
     const row = current.get(socket.data.user.id);
     // a cookie issued before the handshake is outlived by a reset after it, as every other reader judges
     const reset = socket.data.cookieSince !== null && sessionOutlived(row ?? { sessionsValidAfter: null }, socket.data.cookieSince);
-    if (!row || row.disabled || !can(row.role, 'approvals.read') || reset) {
+    // the session the cookie carried has ended (the console reconnects with its current cookie, if any)
+    const expired = socket.data.user.sessionExpires !== undefined && socket.data.user.sessionExpires <= Date.now() / 1000;
+    const { tokenId } = socket.data.user;
+    if (!row || row.disabled || !can(row.role, 'approvals.read') || reset || expired || (tokenId && !liveTokens.has(tokenId))) {
       socket.disconnect(true);
       continue;
     }

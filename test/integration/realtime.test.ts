@@ -7,6 +7,7 @@ import { connectPostgres, openDatabase } from '../../db/client';
 import { decide } from '../../server/approvals/decide';
 import { APPROVALS_CHANNEL } from '../../server/approvals/types';
 import { revokeAgent } from '../../server/auth/agents';
+import { createApiToken, revokeApiToken } from '../../server/auth/api-tokens';
 import { authSecret } from '../../server/auth/next-auth';
 import { SESSION_COOKIE } from '../../server/auth/session';
 import { resetPassword, setUserDisabled } from '../../server/auth/users';
@@ -128,6 +129,34 @@ describe.each(backends())('realtime on %s', (backend) => {
     await resetPassword(h.t.database, { email: person.email, password: 'a brand new password' });
     await eventually(() => !session.connected, 15_000);
     expect(script.socket.connected).toBe(true);
+  });
+
+  it('drops the socket of a revoked API token within seconds; the person’s other token stays', async () => {
+    const person = await h.person('approver');
+    const { token: second, apiToken } = await createApiToken(h.t.database, { userEmail: person.email, name: 'second' });
+    const revoked = follow(h.url, second);
+    const kept = follow(h.url, person.token);
+    sockets.push(revoked.socket, kept.socket);
+    await connected(revoked.socket);
+    await connected(kept.socket);
+    await revokeApiToken(h.t.database, { tokenId: apiToken.id });
+    await eventually(() => !revoked.socket.connected, 15_000);
+    expect(kept.socket.connected).toBe(true);
+  });
+
+  it('drops the socket of a console session once the session it was opened with has expired', async () => {
+    const person = await h.person('approver');
+    // a session cookie with 2 s left
+    const cookie = await encode({ token: { sub: person.id }, secret: authSecret(h.t.database), maxAge: 2 });
+    const session = io(h.url, {
+      path: '/socket.io',
+      transports: ['websocket'],
+      extraHeaders: { cookie: `${SESSION_COOKIE}=${cookie}` },
+      reconnection: false,
+    });
+    sockets.push(session);
+    await connected(session);
+    await eventually(() => !session.connected, 15_000);
   });
 });
 
