@@ -1,9 +1,13 @@
+import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Database } from '../../db/database';
+import { agents, type Role } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { getRequest } from './lifecycle';
 import { findMaskedSecret, MAX_SECRET_DEPTH } from './masking';
+import { reviewRights } from './rights';
+import type { RuleSnapshot } from './types';
 
 export const ZReveal = z
   .object({
@@ -40,13 +44,27 @@ export async function revealSecret(database: Database, { requestId, userId, path
   return secret.value;
 }
 
-/** The raw arguments, secrets included, for a reviewer about to edit them; audited first. */
-export async function viewArguments(database: Database, { requestId, userId }: { requestId: string; userId: string }): Promise<unknown> {
+/**
+ * The raw arguments, secrets included, for a reviewer about to edit them; audited first. Only
+ * someone who could approve this pending request with edited arguments gets them: the rights
+ * `decide` enforces (invariant 4), read with the role as stored now.
+ */
+export async function viewArguments(
+  database: Database,
+  { requestId, user }: { requestId: string; user: { id: string; role: Role } },
+): Promise<unknown> {
   const request = await getRequest(database.orm, requestId);
+  if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
+  const [agent] = await database.orm.select({ ownerId: agents.ownerId }).from(agents).where(eq(agents.id, request.agentId));
+  const rule = request.rule as RuleSnapshot;
+  const rights = reviewRights({ reviewer: user, request: { ...request, rule }, ownerId: agent?.ownerId ?? '' });
+  const refusal = rights.decide ?? rights.approve;
+  if (refusal) throw new AirlockError(refusal.code, refusal.message);
+  if (!rights.edit) throw new AirlockError('forbidden', `rule ${rule.id} does not let this request's arguments be edited`);
   await database.orm.transaction((tx) =>
     appendAudit(tx, {
       type: 'approval.arguments_viewed',
-      actor: { type: 'user', id: userId },
+      actor: { type: 'user', id: user.id },
       requestId: request.id,
       payload: { argumentsDigest: request.argumentsDigest },
     }),

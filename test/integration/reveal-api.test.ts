@@ -168,12 +168,19 @@ describe.each(backends())('revealing masked secrets on %s', (backend) => {
       arguments: { to: 'acme', amount: 500, api_key: stripeKey, memo: `deploy with ${githubToken}` },
     });
     expect((await api(`/api/approvals/${id}/arguments`, auditor)).status).toBe(403);
+    // nor to the agent's owner, who may not approve it, so has nothing to edit
+    const byOwner = await api(`/api/approvals/${id}/arguments`, owner);
+    expect(byOwner.status).toBe(403);
+    expect((await byOwner.json()).error.message).toContain('You own this agent');
     const events = await auditOf(id, 'approval.arguments_viewed');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ actorType: 'user', actorId: approver.id });
     expect(JSON.stringify(events)).not.toContain(stripeKey);
     await api(`/api/approvals/${id}/decision`, approver, { method: 'POST', body: JSON.stringify({ decision: 'deny' }) });
     await call;
+    // once decided there is nothing to edit
+    expect((await api(`/api/approvals/${id}/arguments`, approver)).status).toBe(409);
+    expect(await auditOf(id, 'approval.arguments_viewed')).toHaveLength(1);
   });
 
   it('masks the approved (edited) arguments too, and reveals them with which: approved', async () => {
