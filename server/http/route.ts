@@ -83,14 +83,30 @@ function readQuery(request: Request): Record<string, string> {
 async function readJson(request: Request): Promise<unknown> {
   const type = request.headers.get('content-type') ?? '';
   if (!/^application\/json\b/i.test(type)) throw new AirlockError('bad_request', 'send the body as JSON (Content-Type: application/json)');
-  const text = await request.text();
-  if (text.length > MAX_BODY_BYTES) throw new AirlockError('bad_request', 'the body is too large');
+  const text = await readText(request);
   if (ESCAPED_NUL.test(text)) throw new AirlockError('bad_request', `invalid body: ${NUL_TEXT}`);
   try {
     return JSON.parse(text);
   } catch {
     throw new AirlockError('bad_request', 'the body is not valid JSON');
   }
+}
+
+/**
+ * The body as text, at most MAX_BODY_BYTES of it held in memory: past that the rest is read
+ * and dropped, then refused. (Read to its end rather than cut off: a client still sending
+ * would otherwise wait on a connection nobody reads, and never see the refusal.)
+ */
+async function readText(request: Request): Promise<string> {
+  if (!request.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+  }
+  if (size > MAX_BODY_BYTES) throw new AirlockError('bad_request', `the body is too large (at most ${MAX_BODY_BYTES} bytes)`);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

@@ -217,6 +217,22 @@ describe.each(backends())('approvals API on %s', (backend) => {
       expect((await response.json()).error.message).toContain(mentions);
     }
     expect((await api('/api/approvals?status=bogus', approver)).status).toBe(400);
+    // a body streamed without Content-Length, far past 1 MiB, is refused too (and not held in memory)
+    const chunk = new TextEncoder().encode(' '.repeat(256 * 1024));
+    let sent = 0;
+    const streamed = await api(`/api/approvals/${item.id}/decision`, approver, {
+      method: 'POST',
+      duplex: 'half',
+      body: new ReadableStream<Uint8Array>({
+        pull(controller) {
+          sent += chunk.byteLength;
+          if (sent > 16 * 1024 * 1024) controller.close();
+          else controller.enqueue(chunk);
+        },
+      }),
+    } as RequestInit);
+    expect(streamed.status).toBe(400);
+    expect((await streamed.json()).error.message).toContain('too large');
     const nulQuery = await api('/api/queue?upstream=%00', approver);
     expect(nulQuery.status).toBe(400);
     expect((await nulQuery.json()).error.message).toContain('NUL characters');
