@@ -50,6 +50,10 @@ export async function createGrant(
   return grant;
 }
 
+/** The grant's giver (joined as `users`) could still approve its request (joined as `approval_requests`). */
+const giverMayApprove = sql`not ${users.disabled} and ${users.role} <> 'auditor'
+  and (${users.role} = 'admin' or ${users.role} = any(${approvalRequests.approverRoles}))`;
+
 /**
  * The live grants of a session for a tool (the gateway asks before holding a call). Each is
  * bound to the definition the reviewer saw: the caller compares `toolDefinitionHash` with the
@@ -75,14 +79,13 @@ export async function findGrants(
         eq(grants.agentId, agentId),
         isNull(grants.revokedAt),
         gt(grants.expiresAt, new Date()),
-        sql`not ${users.disabled} and ${users.role} <> 'auditor'
-            and (${users.role} = 'admin' or ${users.role} = any(${approvalRequests.approverRoles}))`,
+        giverMayApprove,
       ),
     );
   return rows.map((row) => row.grant);
 }
 
-/** Grants still in force, newest first, for the queue page. */
+/** Grants still in force (their giver could still approve, as `findGrants` asks), newest first, for the queue page. */
 export async function listActiveGrants(db: Executor) {
   return db
     .select({
@@ -99,7 +102,8 @@ export async function listActiveGrants(db: Executor) {
     .from(grants)
     .innerJoin(agents, eq(agents.id, grants.agentId))
     .innerJoin(users, eq(users.id, grants.createdBy))
-    .where(and(isNull(grants.revokedAt), gt(grants.expiresAt, new Date())))
+    .innerJoin(approvalRequests, eq(approvalRequests.id, grants.requestId))
+    .where(and(isNull(grants.revokedAt), gt(grants.expiresAt, new Date()), giverMayApprove))
     .orderBy(desc(grants.createdAt))
     .limit(200);
 }

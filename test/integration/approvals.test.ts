@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { query } from '../../db/database';
 import { approvalRequests, approvalVotes, gatewayInstances, grants } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
-import { findGrants } from '../../server/approvals/grants';
+import { findGrants, listActiveGrants } from '../../server/approvals/grants';
 import { claimExecution, closeRequest, createRequest } from '../../server/approvals/lifecycle';
 import { listRequests, ZListQuery } from '../../server/approvals/queries';
 import { listQueue } from '../../server/approvals/queue';
@@ -292,8 +292,12 @@ describe.each(backends())('decisions on %s', (backend) => {
         (found) => found.length,
       );
     expect(await live()).toBe(1);
+    const listed = async () => (await listActiveGrants(t.database.orm)).filter((g) => g.sessionId === 'granted-session').length;
+    expect(await listed()).toBe(1);
     await setUserRole(t.database, { email: giver.email, role: 'auditor' });
     expect(await live()).toBe(0);
+    // the queue page's list of grants in force agrees
+    expect(await listed()).toBe(0);
     await setUserRole(t.database, { email: giver.email, role: 'approver' });
     expect(await live()).toBe(1);
     await setUserDisabled(t.database, { email: giver.email, disabled: true });
