@@ -361,6 +361,8 @@ describe.each(backends())('auth on %s', (backend) => {
         email,
         name: 'Cookie',
         role: 'approver',
+        // when the cookie's session ends (seconds): the live feed closes then
+        sessionExpires: expect.any(Number),
       });
       await setUserRole(t.database, { userId: user.id, role: 'auditor' });
       expect(await authenticateRequest(t.database, request(headers), SECRET)).toMatchObject({ role: 'auditor' });
