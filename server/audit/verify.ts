@@ -34,6 +34,7 @@ function chainChecker({ checkpoint }: VerifyOptions = {}) {
   return {
     check(row: AuditEvent): Failure | null {
       const expected = prev.seq + 1;
+      if (row.seq < 1) return fail(row.seq, `row ${row.seq}: the chain starts at row 1 (a row inserted before it?)`);
       if (row.seq > expected) return fail(expected, `row ${expected} missing (deleted?)`);
       if (row.seq !== expected) return fail(row.seq, `row ${row.seq} out of order (expected row ${expected})`);
       if (row.prevHash !== prev.hash) {

@@ -335,6 +335,12 @@ export function buildProgram(): Command {
             throw new CliError(EXIT_FAILURE, `no audit events in ${opts.file} (an empty or failed export?)`);
         } else {
           result = await withDatabase((db) => verifyAudit(db.orm, { checkpoint }));
+          // Airlock records events from its first start: an empty log is the wrong database, or one wiped
+          if (result.ok && result.count === 0)
+            throw new CliError(
+              EXIT_FAILURE,
+              'no audit events in this database (the wrong DATABASE_URL or data directory, or a wiped log?)',
+            );
         }
         if (!result.ok) {
           err(`audit chain BROKEN at seq ${result.seq}: ${result.reason} (${result.count} events verified before it)`);

@@ -336,6 +336,15 @@ describe.each(backends())('airlock CLI on %s', (backend) => {
       expect(run.stderr).toMatch(/BROKEN at seq 2: row 2 missing/);
     });
 
+    it('verify exits 1 naming a row slipped in before the chain’s first', async () => {
+      const run = await verifyAfterTampering(
+        sql`insert into audit_events (seq, id, at, type, actor_type, actor_id, payload, prev_hash, hash)
+            select 0, 'forged', at, 'approval.decided', actor_type, actor_id, payload, prev_hash, hash from audit_events where seq = 1`,
+      );
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(/BROKEN at seq 0: row 0: the chain starts at row 1/);
+    });
+
     it('verify exits 1 naming the first of two swapped rows', async () => {
       const run = await verifyAfterTampering(
         sql`update audit_events set seq = -1 where seq = 2`,
@@ -611,5 +620,19 @@ describe('airlock call', () => {
     expect(broken.stderr).toMatch(
       new RegExp(`^airlock: Airlock could not open a session at ${h.url}/mcp/broken: MCP error -\\d+: .*upstream broken`),
     );
+  });
+});
+
+describe('audit verify on a database with no events', () => {
+  it('fails: the wrong data directory or database is not an intact log', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'airlock-cli-empty-'));
+    try {
+      const run = await cli({ env: { AIRLOCK_DATA_DIR: dataDir } } as unknown as Target, ['audit', 'verify']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('no audit events in this database (the wrong DATABASE_URL or data directory, or a wiped log?)');
+      expect(run.stdout).toBe('');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
