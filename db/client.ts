@@ -1,4 +1,3 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { MemoryFS, type messages, PGlite, protocol, types } from '@electric-sql/pglite';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -7,6 +6,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import type { Database, Orm } from './database';
+import { lockDataDir } from './lock';
 import * as schema from './schema';
 
 /** Where the committed migrations are. */
@@ -30,44 +30,7 @@ export type OpenOptions = {
   max?: number;
 };
 
-export class DataDirLockedError extends Error {
-  constructor(dir: string, pid: number) {
-    super(
-      `the embedded database in ${dir} is in use by process ${pid}; stop that process, or set DATABASE_URL to share a PostgreSQL database between processes`,
-    );
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** PGlite is one process only: claim the data directory with a pid file, like postmaster.pid. */
-function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true });
-  const lockFile = join(dir, 'airlock.pid');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
-      return () => {
-        try {
-          if (readFileSync(lockFile, 'utf8') === String(process.pid)) rmSync(lockFile);
-        } catch {}
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(lockFile, 'utf8'));
-      if (holder && holder !== process.pid && isAlive(holder)) throw new DataDirLockedError(dir, holder);
-      rmSync(lockFile, { force: true }); // stale: its process is gone
-    }
-  }
-  throw new Error(`could not lock ${dir}`);
-}
+export { DataDirLockedError } from './lock';
 
 /** Open the configured database (PostgreSQL when `url` is set, PGlite otherwise) and migrate it. */
 export async function openDatabase(options: OpenOptions = {}): Promise<Database> {
