@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { auditEvents, upstreams } from '../../db/schema';
@@ -41,9 +42,24 @@ export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
 }
 
 /**
+ * The change detector of a declaration, secrets included: `salt:digest`, salted at random so
+ * that nobody can test guesses of a masked secret against it. It stays in the upstreams row,
+ * never in the audit log (invariant 8).
+ */
+function configHashOf(config: UpstreamConfig, salt = randomBytes(16).toString('hex')): string {
+  return `${salt}:${digest({ salt, config })}`;
+}
+
+/** Whether a stored hash is of this declaration (a hash without a salt predates salting). */
+function sameConfig(stored: string, config: UpstreamConfig): boolean {
+  const colon = stored.indexOf(':');
+  return colon < 0 ? stored === digest(config) : stored === configHashOf(config, stored.slice(0, colon));
+}
+
+/**
  * Store the configured upstreams in the database, auditing every addition, change and
- * removal (invariant 5). The hash covers the full declaration, secrets included, so a
- * changed credential is recorded as a change without being stored.
+ * removal (invariant 5). A change to masked values only (a credential) is recorded as such,
+ * without the values or anything derived from them.
  */
 export async function syncUpstreams(database: Database, declared: Readonly<Record<string, UpstreamConfig>>): Promise<void> {
   await database.orm.transaction(async (tx) => {
@@ -51,17 +67,26 @@ export async function syncUpstreams(database: Database, declared: Readonly<Recor
     const actor = { type: 'system' as const, id: 'config' };
     const events: AuditInput[] = [];
     for (const [name, config] of Object.entries(declared)) {
-      const configHash = digest(config);
       const existing = stored.get(name);
       stored.delete(name);
-      if (existing?.configHash === configHash) continue;
-      const values = { config: redactUpstream(config), configHash, updatedAt: new Date() };
+      if (existing && sameConfig(existing.configHash, config)) {
+        // unchanged; a hash from before salting is salted, which changes nothing to record
+        if (!existing.configHash.includes(':')) {
+          await tx.update(upstreams).set({ configHash: configHashOf(config) }).where(eq(upstreams.name, name));
+        }
+        continue;
+      }
+      const values = { config: redactUpstream(config), configHash: configHashOf(config), updatedAt: new Date() };
       if (existing) await tx.update(upstreams).set(values).where(eq(upstreams.name, name));
       else await tx.insert(upstreams).values({ name, ...values });
       events.push({
         type: existing ? 'upstream.updated' : 'upstream.created',
         actor,
-        payload: { name, config: values.config, configHash, previousHash: existing?.configHash ?? null },
+        payload: {
+          name,
+          config: values.config,
+          ...(existing ? { onlyMaskedValuesChanged: digest(existing.config) === digest(values.config) } : {}),
+        },
       });
     }
     for (const name of stored.keys()) {
