@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import type { Database } from '../../db/database';
 import { auditEvents, upstreams } from '../../db/schema';
 import { type AuditInput, appendAudit } from '../audit/append';
@@ -9,6 +9,7 @@ import type { Rule } from '../policy/types';
 import type { UpstreamConfig } from './schema';
 
 const MASK = '***';
+const CONFIG_SYNC_LOCK = 0x636f6e66; // "conf"
 
 /**
  * An upstream declaration as the database, the audit log and the console keep it: env and
@@ -63,6 +64,8 @@ function sameConfig(stored: string, config: UpstreamConfig): boolean {
  */
 export async function syncUpstreams(database: Database, declared: Readonly<Record<string, UpstreamConfig>>): Promise<void> {
   await database.orm.transaction(async (tx) => {
+    // instances starting together on one PostgreSQL take turns: read, then write, never both inserting one row
+    await tx.execute(sql`select pg_advisory_xact_lock(${CONFIG_SYNC_LOCK})`);
     const stored = new Map((await tx.select().from(upstreams)).map((row) => [row.name, row]));
     const actor = { type: 'system' as const, id: 'config' };
     const events: AuditInput[] = [];
@@ -72,7 +75,10 @@ export async function syncUpstreams(database: Database, declared: Readonly<Recor
       if (existing && sameConfig(existing.configHash, config)) {
         // unchanged; a hash from before salting is salted, which changes nothing to record
         if (!existing.configHash.includes(':')) {
-          await tx.update(upstreams).set({ configHash: configHashOf(config) }).where(eq(upstreams.name, name));
+          await tx
+            .update(upstreams)
+            .set({ configHash: configHashOf(config) })
+            .where(eq(upstreams.name, name));
         }
         continue;
       }
@@ -102,6 +108,7 @@ export async function syncUpstreams(database: Database, declared: Readonly<Recor
 export async function syncPolicy(database: Database, rules: readonly Rule[]): Promise<void> {
   const hash = digest(rules);
   await database.orm.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${CONFIG_SYNC_LOCK})`);
     const [last] = await tx
       .select({ payload: auditEvents.payload })
       .from(auditEvents)

@@ -55,4 +55,15 @@ describe.each(backends())('upstreams synced from the config on %s', (backend) =>
     const [row] = await t.database.orm.select().from(upstreams).where(eq(upstreams.name, 'api'));
     expect(row.configHash).toMatch(/^[0-9a-f]{32}:/);
   });
+
+  it('lets instances that start together record a new upstream once, neither failing', async () => {
+    for (let round = 0; round < 5; round++) {
+      const declared = { api: api('Spring2025!'), [`new-${round}`]: api(`new ${round}`) };
+      await Promise.all([syncUpstreams(t.database, declared), syncUpstreams(t.database, declared)]);
+      const created = (await events()).filter(
+        ([type, payload]) => type === 'upstream.created' && (payload as { name: string }).name === `new-${round}`,
+      );
+      expect(created).toHaveLength(1);
+    }
+  });
 });
