@@ -19,18 +19,18 @@ function isAlive(pid: number): boolean {
   }
 }
 
+const enoent = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
+
 /** The pid a lock file names: null when it is gone, 0 when it names none (a corrupt file, stale). */
 function holderOf(file: string): number | null {
   try {
     const pid = Number(readFileSync(file, 'utf8').trim());
     return Number.isSafeInteger(pid) && pid > 0 ? pid : 0;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    if (enoent(error)) return null;
     throw error;
   }
 }
-
-const enoent = (error: unknown) => (error as NodeJS.ErrnoException).code === 'ENOENT';
 
 /**
  * PGlite is one process only: claim the data directory with a pid file, like postmaster.pid.

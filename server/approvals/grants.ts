@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, grants, users } from '../../db/schema';
 import { appendAudit } from '../audit/append';
 import { AirlockError } from '../lib/errors';
 import { notifyChange } from './lifecycle';
+import { mayStillApprove } from './quorum';
 import type { ApprovalRequest } from './types';
 
 export type Grant = typeof grants.$inferSelect;
@@ -51,8 +52,7 @@ export async function createGrant(
 }
 
 /** The grant's giver (joined as `users`) could still approve its request (joined as `approval_requests`). */
-const giverMayApprove = sql`not ${users.disabled} and ${users.role} <> 'auditor'
-  and (${users.role} = 'admin' or ${users.role} = any(${approvalRequests.approverRoles}))`;
+const giverMayApprove = mayStillApprove(users.role, users.disabled, approvalRequests.approverRoles);
 
 /**
  * The live grants of a session for a tool (the gateway asks before holding a call). Each is
