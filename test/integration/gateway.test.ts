@@ -442,6 +442,33 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(payCalls()).toHaveLength(before);
   });
 
+  it('a refusal at execution whose audit row cannot be written tells the agent only that nothing ran', async () => {
+    const client = await h.connect(token);
+    await client.listTools();
+    const before = payCalls().length;
+    const call = client.callTool({ name: 'pay', arguments: { to: 'unrecorded-drift', amount: 12 } });
+    const request = await h.pending({ tool: 'pay' });
+    await client.callTool({ name: 'rewrite_pay', arguments: {} });
+    // the database refuses exactly this refusal's audit row, as a full disk or a lost connection would
+    await h.t.database.orm.execute(sql`create function test_refuse_drift_row() returns trigger language plpgsql
+      as $$ begin raise exception 'audit row refused by the test'; end $$`);
+    await h.t.database.orm.execute(sql`create trigger test_refuse_drift_row before insert on audit_events
+      for each row when (new.type = 'tool.drift_refused') execute function test_refuse_drift_row()`);
+    try {
+      await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+      const result = await call;
+      expect(result.isError).toBe(true);
+      expect(callText(result)).toBe('Airlock could not record this call in its audit log, so it was not executed.');
+      expect(callText(result)).not.toContain('definition');
+      expect(payCalls()).toHaveLength(before);
+    } finally {
+      await h.t.database.orm.execute(sql`drop trigger test_refuse_drift_row on audit_events`);
+      await h.t.database.orm.execute(sql`drop function test_refuse_drift_row()`);
+    }
+    const drift = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.requestId, request.id));
+    expect(drift.map((e) => e.type)).not.toContain('tool.drift_refused');
+  });
+
   it('a session grant lets matching calls through until the tool’s definition changes', async () => {
     const client = await h.connect(token);
     const first = client.callTool({ name: 'pay', arguments: { to: 'acme', amount: 20 } });
