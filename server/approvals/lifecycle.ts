@@ -23,6 +23,8 @@ export type CreateRequestOptions = {
   agentId: string;
   sessionId: string;
   rpcId: string | number;
+  /** Airlock's id of the tools/call, in each of its audit events. */
+  callId?: string;
   upstream: string;
   tool: string;
   arguments: unknown;
@@ -75,6 +77,7 @@ export async function createRequest(database: Database, options: CreateRequestOp
         sessionId: row.sessionId,
         payload: {
           sessionId: row.sessionId,
+          callId: options.callId,
           upstream: row.upstream,
           tool: row.tool,
           argumentsDigest: row.argumentsDigest,
@@ -185,7 +188,7 @@ export async function expireOverdue(database: Database): Promise<string[]> {
  */
 export async function claimExecution(
   database: Database,
-  { id, argumentsDigest, agentId }: { id: string; argumentsDigest: string; agentId: string },
+  { id, argumentsDigest, agentId, callId }: { id: string; argumentsDigest: string; agentId: string; callId?: string },
 ): Promise<boolean> {
   // a revoked agent, or one whose owner was disabled meanwhile, runs nothing more
   const claim = database.orm
@@ -203,7 +206,7 @@ export async function claimExecution(
     .returning({ id: approvalRequests.id });
   // the claim and its audit row commit together, before the call is forwarded (invariants 3 and 5)
   const events = await appendAuditIfChanged(database.orm, claim, [
-    { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { argumentsDigest } },
+    { type: 'tool.forwarded', actor: { type: 'agent', id: agentId }, requestId: id, payload: { callId, argumentsDigest } },
   ]);
   return events !== null;
 }

@@ -111,6 +111,12 @@ export async function getRequestDetail(db: Executor, id: string) {
     .where(eq(approvalVotes.requestId, id))
     .orderBy(asc(approvalVotes.createdAt));
   const session = await sessionTimeline(db, { sessionId: row.sessionId, until: row.createdAt, excludeRequestId: id });
+  const [end] = await db
+    .select({ type: auditEvents.type, payload: auditEvents.payload })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.requestId, id), inArray(auditEvents.type, EXECUTION_END_TYPES)))
+    .orderBy(desc(auditEvents.seq))
+    .limit(1);
   const { ownerEmail, ...request } = row;
   const decidedByEmail = row.decidedBy ? (votes.find((v) => v.userId === row.decidedBy)?.email ?? null) : null;
   return {
@@ -119,7 +125,57 @@ export async function getRequestDetail(db: Executor, id: string) {
     agent: { ...row.agent, ownerEmail },
     votes,
     session,
+    execution: row.status === 'approved' ? describeExecution(row.executedAt, end) : null,
   };
+}
+
+/** The audit events that end an approved call's execution, one per call. */
+const EXECUTION_END_TYPES = ['tool.result', 'tool.interrupted', 'tool.cancelled', 'tool.binding_refused', 'tool.drift_refused'];
+
+export type Execution = {
+  /** `ran`: the upstream answered; `sent`: it has the call, no answer recorded (yet); `not_run`: it never got it. */
+  state: 'ran' | 'sent' | 'not_run';
+  text: string;
+};
+
+/** What became of an approved call, from its claim and the audit event that ended it. */
+export function describeExecution(executedAt: Date | null, end: { type: string; payload: unknown } | undefined): Execution {
+  const payload = (end?.payload ?? {}) as {
+    ok?: boolean;
+    isError?: boolean;
+    cancelled?: boolean;
+    abandoned?: boolean;
+    reason?: string | null;
+    approvalUsed?: boolean;
+  };
+  const because = payload.reason ? `: ${payload.reason}` : '';
+  switch (end?.type) {
+    case 'tool.result': {
+      const answer = !payload.ok
+        ? 'the upstream answered with an error'
+        : payload.isError
+          ? 'the tool reported an error'
+          : 'the upstream answered';
+      const unrelayed = payload.cancelled || payload.abandoned ? '; the agent had given up on it, so the result was not relayed' : '';
+      return { state: 'ran', text: `yes, once: ${answer}${unrelayed}` };
+    }
+    case 'tool.interrupted':
+      return { state: 'sent', text: `sent once, and no answer came back${because}` };
+    case 'tool.cancelled':
+      return {
+        state: 'not_run',
+        text: payload.approvalUsed
+          ? 'no: the agent cancelled it as it was being sent; the approval is used up'
+          : `no: cancelled before it was sent${because}`,
+      };
+    case 'tool.binding_refused':
+    case 'tool.drift_refused':
+      return { state: 'not_run', text: `no: refused when it was to run${because}` };
+    default:
+      return executedAt
+        ? { state: 'sent', text: 'sent once; its answer is not recorded yet' }
+        : { state: 'not_run', text: 'not (yet): the agent may have gone, or the binding check refused it' };
+  }
 }
 
 export type RequestDetail = Awaited<ReturnType<typeof getRequestDetail>>;

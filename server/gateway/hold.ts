@@ -12,7 +12,13 @@ import type { GatewaySession } from './session';
  * pending approval request first, keep the client's timeout alive with progress, then
  * forward exactly what was approved, or answer with the refusal. Fail closed throughout.
  */
-export async function holdCall(session: GatewaySession, request: JSONRPCRequest, tool: Tool, verdict: Verdict): Promise<void> {
+export async function holdCall(
+  session: GatewaySession,
+  request: JSONRPCRequest,
+  tool: Tool,
+  verdict: Verdict,
+  callId: string,
+): Promise<void> {
   const { context } = session;
   const args = (request.params as { arguments?: unknown }).arguments ?? {};
   let approval: ApprovalRequest;
@@ -21,6 +27,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       agentId: session.agent.id,
       sessionId: session.sessionId ?? '',
       rpcId: request.id,
+      callId,
       upstream: session.upstreamName,
       tool: tool.name,
       arguments: args,
@@ -111,7 +118,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
       return false;
     });
     // decided meanwhile (or not updated): the call's own cancellation event records why it did not run
-    if (!closed) return session.endCancelled(request.id, { tool: approval.tool, approvalId: approval.id });
+    if (!closed) return session.endCancelled(request.id, { tool: approval.tool, callId, approvalId: approval.id });
     // MCP: a call the agent cancelled gets no response; one cancelled by the session's end is refused, now
     return session.endCall(request.id);
   }
@@ -119,7 +126,7 @@ export async function holdCall(session: GatewaySession, request: JSONRPCRequest,
   const meta = { status: outcome.status, approvalRequestId: approval.id };
   switch (outcome.status) {
     case 'approved':
-      return executeApproved(session, request, approval, outcome, progress);
+      return executeApproved(session, request, approval, outcome, { callId, progressSent: progress });
     case 'denied': {
       // who denied stays in the console and the audit log: the agent may be the one under an attacker's control
       const why = outcome.reason ? `: ${outcome.reason}` : ' without giving a reason';
@@ -157,17 +164,19 @@ async function executeApproved(
   request: JSONRPCRequest,
   approval: ApprovalRequest,
   outcome: Outcome,
-  progressSent: number,
+  { callId, progressSent }: { callId: string; progressSent: number },
 ): Promise<void> {
   const { context } = session;
   const refuse = async (reason: string, type: string) => {
-    const recorded = await context.audit.record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { reason } }).then(
-      () => true,
-      (error) => {
-        log.error('gateway: audit failed', { error: String(error) });
-        return false;
-      },
-    );
+    const recorded = await context.audit
+      .record({ type, actor: { type: 'system' }, requestId: approval.id, payload: { callId, reason } })
+      .then(
+        () => true,
+        (error) => {
+          log.error('gateway: audit failed', { error: String(error) });
+          return false;
+        },
+      );
     // invariant 5: no refusal's reason is visible before its audit row; without one, only that nothing ran
     const text = recorded
       ? `${reason} The call was not executed.`
@@ -199,7 +208,7 @@ async function executeApproved(
 
   if (session.cancelled(request.id)) {
     // cancelled between the decision and now: not claimed, not run
-    return session.endCancelled(request.id, { tool: approval.tool, approvalId: approval.id });
+    return session.endCancelled(request.id, { tool: approval.tool, callId, approvalId: approval.id });
   }
   let claimed: boolean;
   try {
@@ -207,6 +216,7 @@ async function executeApproved(
       id: approval.id,
       argumentsDigest: outcome.approvedArgumentsDigest,
       agentId: session.agent.id,
+      callId,
     });
   } catch (error) {
     log.error('gateway: cannot claim execution; call refused', { error: String(error) });
@@ -220,5 +230,5 @@ async function executeApproved(
   const forwarded: JSONRPCRequest = edited
     ? { ...request, params: { ...request.params, arguments: approvedArguments as Record<string, unknown> } }
     : request;
-  await session.forward(forwarded, { tool: approval.tool, approvalId: approval.id, edited, progressBase: progressSent });
+  await session.forward(forwarded, { tool: approval.tool, callId, approvalId: approval.id, edited, progressBase: progressSent });
 }

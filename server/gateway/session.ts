@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { findGrants } from '../approvals/grants';
@@ -39,10 +40,11 @@ type InFlight = {
    */
   ended?: 'cancelled' | 'abandoned';
   /**
-   * For tools/call: what to audit when the result comes back. A held call carries the last
-   * progress value Airlock sent on its token while it waited (`progressBase`).
+   * For tools/call: what to audit when the result comes back. `callId` is in every audit event
+   * of one call. A held call carries the last progress value Airlock sent on its token while
+   * it waited (`progressBase`).
    */
-  call?: { tool: string; approvalId?: string; edited?: boolean; progressBase?: number };
+  call?: { tool: string; callId?: string; approvalId?: string; edited?: boolean; progressBase?: number };
 };
 
 /**
@@ -248,14 +250,17 @@ export class GatewaySession {
     call?.settled?.();
   }
 
-  /** Record that a tools/call was cancelled before it reached the upstream, then end it. */
-  async endCancelled(id: RequestId, call: NonNullable<InFlight['call']>): Promise<void> {
+  /**
+   * Record that a tools/call was cancelled before it reached the upstream, then end it.
+   * `approvalUsed`: its approval was claimed (`tool.forwarded` is recorded) in the instant before.
+   */
+  async endCancelled(id: RequestId, call: NonNullable<InFlight['call']>, approvalUsed = false): Promise<void> {
     const recorded = await this.auditOrLog({
       type: 'tool.cancelled',
       actor: { type: 'agent', id: this.agent.id },
       sessionId: this.sessionId,
       requestId: call.approvalId ?? null,
-      payload: { tool: call.tool, reason: this.cancelled(id) },
+      payload: { callId: call.callId, tool: call.tool, reason: this.cancelled(id), ...(approvalUsed ? { approvalUsed } : {}) },
     });
     return this.endCall(id, recorded);
   }
@@ -267,8 +272,9 @@ export class GatewaySession {
       return this.reply(errorResponse(request.id, ErrorCode.ConnectionClosed, `the session is closing: ${this.closeReason}`));
     }
     if (call && pending) {
-      // the last moment a cancellation can stop a call: after this the upstream has it
-      if (pending.cancelled) return this.endCancelled(request.id, call);
+      // the last moment a cancellation can stop a call: after this the upstream has it. A held
+      // call's approval is used up by now (its claim committed), so its record says so too
+      if (pending.cancelled) return this.endCancelled(request.id, call, call.approvalId !== undefined);
       this.calls.delete(request.id);
       pending.settled?.();
     }
@@ -277,10 +283,15 @@ export class GatewaySession {
     try {
       await this.sendUpstream(request);
     } catch (error) {
-      this.inflight.delete(request.id);
-      await this.reply(
-        errorResponse(request.id, ErrorCode.InternalError, `upstream ${this.upstreamName} is unavailable: ${(error as Error).message}`),
-      );
+      // answered already if the session closed meanwhile
+      if (!this.inflight.delete(request.id)) return;
+      const reason = `upstream ${this.upstreamName} is unavailable: ${(error as Error).message}`;
+      if (call) {
+        // its audit row says it went ahead: its end is recorded too, an unknown outcome (an HTTP
+        // upstream may have run a request whose answer failed), before the agent hears of it
+        await this.auditInterrupted(call, reason);
+      }
+      await this.reply(errorResponse(request.id, ErrorCode.InternalError, reason));
     }
   }
 
@@ -380,6 +391,7 @@ export class GatewaySession {
       requestId: call.approvalId ?? null,
       payload: {
         sessionId: this.sessionId,
+        callId: call.callId,
         upstream: this.upstreamName,
         tool: call.tool,
         ok: result !== undefined,
@@ -486,6 +498,8 @@ export class GatewaySession {
     }
     const args = params?.arguments ?? {};
     const actor = { type: 'agent' as const, id: this.agent.id };
+    // the JSON-RPC id is the agent's, and may come again once answered: this one is Airlock's
+    const callId = randomUUID();
     let argumentsDigest: string;
     try {
       argumentsDigest = digest(args);
@@ -498,7 +512,7 @@ export class GatewaySession {
     // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones.
     // A new object per event, not a spread of a shared one (see prepare() in server/audit/append.ts)
     const payloadOf = (fields: Record<string, unknown>) =>
-      Object.assign({ sessionId: this.sessionId, upstream: this.upstreamName, tool: name, argumentsDigest }, fields);
+      Object.assign({ sessionId: this.sessionId, callId, upstream: this.upstreamName, tool: name, argumentsDigest }, fields);
     const refuse = async (type: string, payload: Record<string, unknown>, answer: JSONRPCMessage) => {
       const recorded = await this.auditOrLog({ type, actor, sessionId: this.sessionId, payload: payloadOf(payload) });
       // invariant 5: no refusal is visible before its audit row; without one, a plain error (still not executed)
@@ -535,7 +549,7 @@ export class GatewaySession {
       );
     }
     // cancelled while its tool was looked up (the agent, or the session ending): nothing is recorded as allowed or held
-    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
+    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name, callId });
     const allow = async (extra: Record<string, unknown>) => {
       try {
         await this.context.audit.record({
@@ -550,14 +564,14 @@ export class GatewaySession {
           refusal(request.id, 'Airlock could not record this call in its audit log, so it was not executed. Try again later.'),
         );
       }
-      return this.forward(request, { tool: name });
+      return this.forward(request, { tool: name, callId });
     };
     if (verdict.action === 'allow') return allow({});
 
     const grantId = await this.liveGrant(name, verdict);
     if (grantId) return allow({ grantId });
-    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name });
-    return holdCall(this, request, tool, verdict);
+    if (this.cancelled(request.id)) return this.endCancelled(request.id, { tool: name, callId });
+    return holdCall(this, request, tool, verdict, callId);
   }
 
   /** Record that a tools/call was refused unrun (invariant 5); false when the audit log did not take it. */
@@ -610,6 +624,17 @@ export class GatewaySession {
       log.warn('gateway: grant check failed; holding the call', { error: String(error) });
       return null;
     }
+  }
+
+  /** Record that a call reached (or may have reached) the upstream and got no answer. */
+  private auditInterrupted(call: NonNullable<InFlight['call']>, reason: string): Promise<boolean> {
+    return this.auditOrLog({
+      type: 'tool.interrupted',
+      actor: { type: 'agent', id: this.agent.id },
+      sessionId: this.sessionId,
+      requestId: call.approvalId ?? null,
+      payload: { sessionId: this.sessionId, callId: call.callId, upstream: this.upstreamName, tool: call.tool, reason },
+    });
   }
 
   /** Record an event; false (and logged) when it could not be committed. */
@@ -674,15 +699,7 @@ export class GatewaySession {
     const unanswered = [...this.inflight.entries()];
     this.inflight.clear();
     const answered = unanswered.map(async ([id, { call }]) => {
-      if (call) {
-        await this.auditOrLog({
-          type: 'tool.interrupted',
-          actor: { type: 'agent', id: this.agent.id },
-          sessionId: this.sessionId,
-          requestId: call.approvalId ?? null,
-          payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool: call.tool, reason },
-        });
-      }
+      if (call) await this.auditInterrupted(call, reason);
       await this.reply(errorResponse(id, ErrorCode.ConnectionClosed, reason));
     });
     let timer: NodeJS.Timeout | undefined;

@@ -65,6 +65,25 @@ describe.each(backends())('gateway on %s', (backend) => {
     const events = await h.t.database.orm.select().from(auditEvents).where(sql`${auditEvents.type} in ('tool.allowed', 'tool.result')`);
     expect(events.map((e) => e.type)).toEqual(['tool.allowed', 'tool.result']);
     expect(events[0].payload).toMatchObject({ tool: 'lookup', upstream: 'fixture', argumentsDigest: digest({ key: 'colour' }) });
+    // one call, one id in each of its events
+    const { callId } = events[0].payload as { callId: string };
+    expect(callId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(events[1].payload).toMatchObject({ callId, ok: true });
+  });
+
+  it('tells concurrent calls of one tool in one session apart in the audit log', async () => {
+    const client = await h.connect(token);
+    const keys = ['north', 'south', 'east'];
+    await Promise.all(keys.map((key) => client.callTool({ name: 'lookup', arguments: { key } })));
+    const session = (client.transport as { sessionId?: string }).sessionId;
+    const events = await h.t.database.orm
+      .select()
+      .from(auditEvents)
+      .where(eq(auditEvents.sessionId, session ?? ''));
+    const idsOf = (type: string) => events.filter((e) => e.type === type).map((e) => (e.payload as { callId?: string }).callId);
+    const allowed = idsOf('tool.allowed');
+    expect(new Set(allowed).size).toBe(keys.length);
+    expect(idsOf('tool.result').sort()).toEqual([...allowed].sort());
   });
 
   it('hides a denied tool from tools/list and refuses it without reaching the upstream', async () => {
@@ -92,6 +111,18 @@ describe.each(backends())('gateway on %s', (backend) => {
     const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
     expect(row.status).toBe('approved');
     expect(row.executedAt).not.toBeNull();
+    // the call's own events, from its hold to its result, carry one call id
+    const events = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.requestId, request.id)).orderBy(auditEvents.seq);
+    const own = events.filter((e) => e.type !== 'approval.vote' && e.type !== 'approval.decided');
+    expect(own.map((e) => e.type)).toEqual(['approval.requested', 'tool.forwarded', 'tool.result']);
+    const ids = new Set(own.map((e) => (e.payload as { callId?: string }).callId));
+    expect(ids.size).toBe(1);
+    expect([...ids][0]).toMatch(/^[0-9a-f-]{36}$/);
+    // and the console says what became of it
+    expect((await getRequestDetail(h.t.database.orm, request.id)).execution).toEqual({
+      state: 'ran',
+      text: 'yes, once: the upstream answered',
+    });
   });
 
   it('returns the reviewer’s reason when a call is denied, and never executes it', async () => {
@@ -231,7 +262,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(callText(result)).toBe('The call was not executed: the test ended it.');
     await closed;
     const cancelled = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.cancelled'));
-    expect(cancelled.map((e) => e.payload)).toContainEqual({ tool: 'lookup', reason: 'the test ended it' });
+    expect(cancelled.map((e) => e.payload)).toContainEqual({ callId: expect.any(String), tool: 'lookup', reason: 'the test ended it' });
     // invariant 3: the late call never reached the upstream
     expect(h.executions().filter((e) => e.tool === 'lookup' && (e.args as { key?: string } | undefined)?.key === 'late')).toEqual([]);
   });
@@ -270,7 +301,7 @@ describe.each(backends())('gateway on %s', (backend) => {
     const requests = await h.t.database.orm.select().from(approvalRequests);
     expect(requests.filter((r) => (r.arguments as { to?: string }).to === 'ending-late')).toEqual([]);
     const cancelled = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.cancelled'));
-    expect(cancelled.map((e) => e.payload)).toContainEqual({ tool: 'pay', reason: 'the test ended it' });
+    expect(cancelled.map((e) => e.payload)).toContainEqual({ callId: expect.any(String), tool: 'pay', reason: 'the test ended it' });
   });
 
   it('a request reusing a held call’s id leaves the call tracked: the agent can still cancel it, and it never runs', async () => {
@@ -363,7 +394,7 @@ describe.each(backends())('gateway on %s', (backend) => {
         .where(and(eq(auditEvents.type, 'tool.cancelled'), eq(auditEvents.sessionId, sessionId)));
       return rows.length === 1 && rows;
     });
-    expect(cancelled[0].payload).toEqual({ tool: 'pay', reason: 'the agent cancelled the call' });
+    expect(cancelled[0].payload).toEqual({ callId: expect.any(String), tool: 'pay', reason: 'the agent cancelled the call' });
     expect(await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.sessionId, sessionId))).toEqual([]);
     await new Promise((r) => setTimeout(r, 300));
     expect(payCalls()).toHaveLength(before);
@@ -440,6 +471,10 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(result.isError).toBe(true);
     expect(callText(result)).toContain('definition of tool pay changed');
     expect(payCalls()).toHaveLength(before);
+    expect((await getRequestDetail(h.t.database.orm, request.id)).execution).toEqual({
+      state: 'not_run',
+      text: 'no: refused when it was to run: The definition of tool pay changed while the call awaited approval.',
+    });
   });
 
   it('a refusal at execution whose audit row cannot be written tells the agent only that nothing ran', async () => {
@@ -597,7 +632,8 @@ describe.each(backends())('gateway timeouts and quorum on %s', (backend) => {
  * A Streamable HTTP upstream whose tools/list answers only when the test releases it: what a
  * slow or stuck server looks like to Airlock's own requests.
  */
-async function stalledListUpstream() {
+/** A raw Streamable HTTP upstream whose tools/list waits for release(); with failCalls, every tools/call gets HTTP 502. */
+async function stalledListUpstream({ failCalls = false } = {}) {
   let release = () => {};
   const released = new Promise<void>((resolve) => {
     release = resolve;
@@ -627,6 +663,7 @@ async function stalledListUpstream() {
         serverInfo: { name: 'stalled', version: '1' },
       });
     }
+    if (message.method === 'tools/call' && failCalls) return void res.writeHead(502, { 'content-type': 'text/plain' }).end('bad gateway');
     if (message.method === 'tools/list') {
       listed();
       await released;
@@ -669,6 +706,77 @@ describe.each(backends())('gateway with a stalled HTTP upstream on %s', (backend
       expect(refused.map((e) => (e.payload as { tool: string }).tool)).toEqual(['look']);
     } finally {
       await upstream.close();
+      await h.close();
+    }
+  });
+
+  it('a call the upstream could not be sent is recorded as interrupted before the agent is told', async () => {
+    const upstream = await stalledListUpstream({ failCalls: true });
+    upstream.release();
+    const h = await startTestAirlock(backend, { upstreams: { failing: { transport: 'http', url: upstream.url } } });
+    try {
+      const owner = await h.person('approver');
+      const client = await h.connect(await h.agent(owner.email), 'failing');
+      await expect(client.callTool({ name: 'look', arguments: {} })).rejects.toThrow(/upstream failing is unavailable: .*bad gateway/);
+      const events = await h.t.database.orm
+        .select()
+        .from(auditEvents)
+        .where(sql`${auditEvents.type} like 'tool.%'`)
+        .orderBy(auditEvents.seq);
+      // every call has an end in the log: here, that its outcome at the upstream is unknown
+      expect(events.map((e) => e.type)).toEqual(['tool.allowed', 'tool.interrupted']);
+      expect(events[1].payload).toMatchObject({ upstream: 'failing', tool: 'look', reason: expect.stringMatching(/bad gateway/) });
+      // and the session goes on serving
+      expect((await client.listTools()).tools.map((t) => t.name)).toEqual(['look']);
+    } finally {
+      await upstream.close();
+      await h.close();
+    }
+  });
+});
+
+describe.runIf(backends().includes('postgres'))('an approved call the agent cancels while its claim commits, on postgres', () => {
+  it('is not sent, and both the audit log and the console say its approval was used up', async () => {
+    const h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', timeoutSeconds: 60 }] });
+    try {
+      const owner = await h.person('approver');
+      const reviewer = await h.person('approver');
+      const client = await h.connect(await h.agent(owner.email));
+      const abort = new AbortController();
+      const call = client.callTool({ name: 'pay', arguments: { to: 'mid-claim', amount: 1 } }, CallToolResultSchema, {
+        signal: abort.signal,
+      });
+      const request = await h.pending({ tool: 'pay' });
+      // the claim (the update that sets executed_at) takes a second: the agent's cancellation lands inside it
+      await h.t.database.orm.execute(sql`create function test_slow_claim() returns trigger language plpgsql as $$
+        begin if new.executed_at is not null and old.executed_at is null then perform pg_sleep(1); end if; return new; end $$`);
+      await h.t.database.orm.execute(sql`create trigger test_slow_claim before update on approval_requests
+        for each row execute function test_slow_claim()`);
+      await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+      await eventually(async () => {
+        const [{ active }] = (await h.t.database.orm.execute(
+          sql`select count(*)::int as active from pg_stat_activity where wait_event = 'PgSleep' and datname = current_database()`,
+        )) as unknown as [{ active: number }];
+        return active > 0;
+      });
+      abort.abort('changed my mind');
+      await expect(call).rejects.toThrow();
+      const events = await eventually(async () => {
+        const rows = await h.t.database.orm
+          .select()
+          .from(auditEvents)
+          .where(eq(auditEvents.requestId, request.id))
+          .orderBy(auditEvents.seq);
+        return rows.some((e) => e.type === 'tool.cancelled') && rows;
+      });
+      expect(events.map((e) => e.type).slice(-2)).toEqual(['tool.forwarded', 'tool.cancelled']);
+      expect(events.at(-1)?.payload).toMatchObject({ tool: 'pay', approvalUsed: true });
+      expect(h.executions().filter((e) => e.event === 'call' && e.tool === 'pay')).toEqual([]);
+      expect((await getRequestDetail(h.t.database.orm, request.id)).execution).toEqual({
+        state: 'not_run',
+        text: 'no: the agent cancelled it as it was being sent; the approval is used up',
+      });
+    } finally {
       await h.close();
     }
   });

@@ -117,10 +117,12 @@ export default async function RequestPage({ params }: Props) {
                 </dd>
               </>
             ) : null}
-            {request.status === 'approved' ? (
+            {request.execution ? (
               <>
                 <dt>Executed</dt>
-                <dd>{request.executedAt ? 'yes, once' : 'not (yet): the agent may have gone, or the binding check refused it'}</dd>
+                <dd data-execution={request.execution.state}>
+                  <UntrustedText text={request.execution.text} />
+                </dd>
               </>
             ) : null}
           </dl>
