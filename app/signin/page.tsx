@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import { SignInForm } from '@/components/shell/sign-in-form';
+import { localPath } from '@/server/lib/local-path';
 
 export const metadata: Metadata = { title: 'Sign in · Airlock' };
 export const dynamic = 'force-dynamic';
@@ -10,8 +11,7 @@ type Props = { searchParams: Promise<{ callbackUrl?: string; error?: string; exp
 export default async function SignInPage({ searchParams }: Props) {
   const { callbackUrl, error, expired } = await searchParams;
   const oidc = process.env.AIRLOCK_OIDC_ISSUER && process.env.AIRLOCK_OIDC_CLIENT_ID && process.env.AIRLOCK_OIDC_CLIENT_SECRET;
-  // only same-site paths: an open redirect would let a link send a reviewer anywhere after sign-in
-  const target = callbackUrl?.startsWith('/') && !callbackUrl.startsWith('//') ? callbackUrl : '/';
+  const target = localPath(callbackUrl);
   return (
     <main className="page" style={{ maxWidth: 420 }}>
       <h1>Sign in to Airlock</h1>
