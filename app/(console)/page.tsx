@@ -12,7 +12,9 @@ export const dynamic = 'force-dynamic';
 
 type Props = { searchParams: Promise<Record<string, string | string[] | undefined>> };
 
-const one = (v: string | string[] | undefined) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
+// a filter PostgreSQL could not even compare (U+0000) matches nothing: it is dropped, not a 500
+const one = (v: string | string[] | undefined) =>
+  typeof v === 'string' && v !== '' && !v.includes('\u0000') ? v.slice(0, 200) : undefined;
 
 // / — the pending approval requests, live
 export default async function QueuePage({ searchParams }: Props) {

@@ -53,6 +53,7 @@ export function withUser<B extends Schema = undefined, Q extends Schema = undefi
       const body = (options.body ? parse(options.body, await readJson(request), 'body') : undefined) as Infer<B>;
       const raw = (await context?.params) ?? {};
       const params = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v.join('/') : v]));
+      if (Object.values(params).some((v) => v?.includes('\u0000'))) throw new AirlockError('bad_request', `invalid path: ${NUL_TEXT}`);
       return await handler({ request, user, body, query, params });
     } catch (error) {
       return errorResponse(error);

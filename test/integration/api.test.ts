@@ -237,6 +237,10 @@ describe.each(backends())('approvals API on %s', (backend) => {
     expect(nulQuery.status).toBe(400);
     expect((await nulQuery.json()).error.message).toContain('NUL characters');
     expect((await api('/api/approvals/no-such-id', approver)).status).toBe(404);
+    for (const nulPath of [await api('/api/approvals/%00', approver), await vote(`${item.id}%00`, approver, { decision: 'approve' })]) {
+      expect(nulPath.status).toBe(400);
+      expect((await nulPath.json()).error.message).toContain('NUL characters');
+    }
     expect(await h.t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, item.id))).toEqual([]);
     await vote(item.id, approver, { decision: 'deny' });
     await call;

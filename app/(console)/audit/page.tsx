@@ -11,7 +11,15 @@ export const dynamic = 'force-dynamic';
 
 type Props = { searchParams: Promise<Record<string, string | string[] | undefined>> };
 
-const one = (v: string | string[] | undefined) => (typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, 100) : undefined);
+// a filter PostgreSQL could not even compare (U+0000) matches nothing: it is dropped, not a 500
+const one = (v: string | string[] | undefined) =>
+  typeof v === 'string' && v.trim() !== '' && !v.includes('\u0000') ? v.trim().slice(0, 100) : undefined;
+
+/** The `after` cursor: a positive seq, or none (`1e999` is a number, but not a seq). */
+const seq = (v: string | string[] | undefined) => {
+  const n = Number(one(v));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+};
 
 // /audit — the hash-chained audit log: its verification, a search, and the export
 export default async function AuditPage({ searchParams }: Props) {
@@ -23,7 +31,7 @@ export default async function AuditPage({ searchParams }: Props) {
   const type = one(params.type);
   const requestId = one(params.requestId);
   const actorId = one(params.actorId);
-  const after = Number(one(params.after)) || undefined;
+  const after = seq(params.after);
   // verification reads the whole log: only when asked
   const [verification, page] = await Promise.all([
     params.verify === '1' ? verifyAudit(db().orm) : null,

@@ -1,5 +1,6 @@
 import type { Metadata } from 'next';
 import Link from 'next/link';
+import { VisibleText } from '@/components/approvals/untrusted-text';
 import { listQueue, queueFacets, ZQueueQuery } from '@/server/approvals/queue';
 import { requirePageUser } from '@/server/http/page-user';
 import { db } from '@/server/runtime';
@@ -28,7 +29,9 @@ function durationText(from: string, to: string | null): string {
 export default async function HistoryPage({ searchParams }: Props) {
   await requirePageUser('/history');
   const raw = await searchParams;
-  const input = Object.fromEntries(Object.entries(raw).filter(([, v]) => typeof v === 'string' && v !== '')) as Record<string, string>;
+  const input = Object.fromEntries(
+    Object.entries(raw).filter(([, v]) => typeof v === 'string' && v !== '' && !v.includes('\u0000')),
+  ) as Record<string, string>;
   const parsed = ZQueueQuery.safeParse({ status: 'decided', ...input, sort: 'newest', limit: PAGE });
   const query = parsed.success ? parsed.data : ZQueueQuery.parse({ status: 'decided', sort: 'newest', limit: PAGE });
   const [page, facets] = await Promise.all([listQueue(db().orm, query), queueFacets(db().orm)]);
@@ -109,7 +112,9 @@ export default async function HistoryPage({ searchParams }: Props) {
                   </td>
                   <td>
                     <Link href={`/approvals/${item.id}`}>
-                      <code>{item.tool}</code>
+                      <code>
+                        <VisibleText text={item.tool} />
+                      </code>
                     </Link>{' '}
                     <span className="muted">on {item.upstream}</span>
                   </td>
