@@ -3,6 +3,7 @@
 import { useRouter, useSearchParams } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
+import { VisibleText } from './untrusted-text';
 
 export const DENY_PRESETS = [
   'Not what the user asked for',
@@ -256,7 +257,10 @@ export function DecisionBar(props: DecisionBarProps) {
             <ul className="alert alert-error" role="alert" aria-label="Schema violations">
               {violations.map((v) => (
                 <li key={`${v.path}:${v.message}`}>
-                  <code>{v.path || '/'}</code> {v.message}
+                  <code>
+                    <VisibleText text={v.path || '/'} />
+                  </code>{' '}
+                  <VisibleText text={v.message} />
                 </li>
               ))}
             </ul>
@@ -282,7 +286,10 @@ export function DecisionBar(props: DecisionBarProps) {
           {props.maxGrantMinutes > 0 && canApprove ? (
             <div className="row grant-choice">
               <label className="check">
-                <input type="checkbox" checked={grant} onChange={(e) => setGrant(e.target.checked)} /> Also allow <code>{props.tool}</code>{' '}
+                <input type="checkbox" checked={grant} onChange={(e) => setGrant(e.target.checked)} /> Also allow{' '}
+                <code>
+                  <VisibleText text={props.tool} />
+                </code>{' '}
                 in this session for
               </label>
               <label htmlFor="grant-minutes" className="visually-hidden">

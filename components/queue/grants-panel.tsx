@@ -1,6 +1,7 @@
 'use client';
 
 import { useCallback, useState } from 'react';
+import { VisibleText } from '@/components/approvals/untrusted-text';
 import { useApprovalFeed } from '@/components/realtime/feed';
 import { formatDuration, useNow } from './time';
 
@@ -46,7 +47,10 @@ export function GrantsPanel({ initial, canRevoke }: { initial: ActiveGrant[]; ca
         {live.map((g) => (
           <li key={g.id} className="row">
             <span suppressHydrationWarning>
-              <code>{g.tool}</code> on {g.upstream} for <strong>{g.agent}</strong>’s session, by {g.createdBy},{' '}
+              <code>
+                <VisibleText text={g.tool} />
+              </code>{' '}
+              on {g.upstream} for <strong>{g.agent}</strong>’s session, by {g.createdBy},{' '}
               {formatDuration(new Date(g.expiresAt).getTime() - now)} left
             </span>
             {canRevoke ? (

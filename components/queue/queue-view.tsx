@@ -4,6 +4,7 @@ import Link from 'next/link';
 import { useRouter } from 'next/navigation';
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { RiskBadges } from '@/components/approvals/risk-badges';
+import { VisibleText } from '@/components/approvals/untrusted-text';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
 import { useApprovalFeed } from '@/components/realtime/feed';
 import type { QueueItem } from '@/server/approvals/queue';
@@ -53,7 +54,10 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
   const now = useNow();
   const [state, setState] = useState<QueueState>({ items: initial.items, total: initial.total, unseen: 0 });
   const { items, total, unseen } = state;
-  const [selected, setSelected] = useState(0);
+  // the selection is a request, not a position: the list changes under the reviewer (rows leave
+  // when decided elsewhere, arrive in sort order), and `a` must approve the request they chose
+  const [selectedId, setSelectedId] = useState<string | null>(null);
+  const [deciding, setDeciding] = useState(false);
   const [notice, setNotice] = useState<{ kind: 'ok' | 'error'; text: string } | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const list = useRef<HTMLOListElement>(null);
@@ -76,33 +80,43 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
     document.title = total > 0 ? `(${total}) Queue · Airlock` : 'Queue · Airlock';
   }, [total]);
 
-  useEffect(() => {
-    if (selected >= items.length) setSelected(Math.max(0, items.length - 1));
-  }, [items.length, selected]);
-
-  const current = items[selected];
+  // a selected request that left the list (decided, expired) leaves nothing selected: the keys
+  // act on no neighbour the reviewer did not choose
+  const selected = items.findIndex((item) => item.id === selectedId);
+  const current = selected === -1 ? undefined : items[selected];
 
   function focusRow(index: number) {
-    setSelected(index);
-    const link = list.current?.querySelectorAll<HTMLAnchorElement>('a.queue-link')[index];
-    link?.focus();
+    const item = items[index];
+    if (!item) return;
+    setSelectedId(item.id);
+    list.current?.querySelector<HTMLAnchorElement>(`li[data-request-id="${CSS.escape(item.id)}"] a.queue-link`)?.focus();
   }
 
   async function approve(item: QueueItem) {
-    const response = await fetch(`/api/approvals/${item.id}/decision`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ decision: 'approve' }),
-    }).catch(() => null);
-    if (!response) return setNotice({ kind: 'error', text: 'Network error: nothing was decided.' });
-    if (response.ok) return setNotice({ kind: 'ok', text: `Approved ${item.tool} for ${item.agent.name}.` });
-    const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
-    setNotice({ kind: 'error', text: body?.error?.message ?? `Could not approve (HTTP ${response.status}).` });
+    // one decision at a time: a held or repeated key does not approve row after row
+    if (deciding) return;
+    setDeciding(true);
+    try {
+      const response = await fetch(`/api/approvals/${item.id}/decision`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ decision: 'approve' }),
+      }).catch(() => null);
+      if (!response) return setNotice({ kind: 'error', text: 'Network error: nothing was decided.' });
+      if (response.ok) {
+        const what = item.argumentsPreview ? ` (${item.argumentsPreview})` : '';
+        return setNotice({ kind: 'ok', text: `Approved ${item.tool}${what} for ${item.agent.name}.` });
+      }
+      const body = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
+      setNotice({ kind: 'error', text: body?.error?.message ?? `Could not approve (HTTP ${response.status}).` });
+    } finally {
+      setDeciding(false);
+    }
   }
 
   useShortcuts({
-    j: () => focusRow(Math.min(items.length - 1, selected + 1)),
-    k: () => focusRow(Math.max(0, selected - 1)),
+    j: () => focusRow(selected === -1 ? 0 : Math.min(items.length - 1, selected + 1)),
+    k: () => focusRow(selected === -1 ? 0 : Math.max(0, selected - 1)),
     o: () => current && router.push(`/approvals/${current.id}`),
     a: () => current && canDecide && void approve(current),
     d: () => current && canDecide && router.push(`/approvals/${current.id}?action=deny`),
@@ -204,7 +218,7 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
 
       {notice ? (
         <p className={`alert ${notice.kind === 'ok' ? 'alert-ok' : 'alert-error'}`} role={notice.kind === 'ok' ? 'status' : 'alert'}>
-          {notice.text}
+          <VisibleText text={notice.text} />
         </p>
       ) : null}
 
@@ -225,15 +239,17 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
         )
       ) : (
         <ol ref={list} className="queue" aria-label="Pending requests">
-          {items.map((item, index) => (
+          {items.map((item) => (
             <li
               key={item.id}
               className={`queue-item risk-${item.riskLevel}`}
-              data-selected={index === selected || undefined}
+              data-selected={item.id === selectedId || undefined}
               data-request-id={item.id}
             >
-              <Link className="queue-link" href={`/approvals/${item.id}`} onFocus={() => setSelected(index)}>
-                <span className="queue-tool mono">{item.tool}</span>
+              <Link className="queue-link" href={`/approvals/${item.id}`} onFocus={() => setSelectedId(item.id)}>
+                <span className="queue-tool mono">
+                  <VisibleText text={item.tool} />
+                </span>
                 <span className="muted"> on {item.upstream}</span>
               </Link>
               <div className="queue-meta">
@@ -243,7 +259,11 @@ export function QueueView({ initial, filters, facets, canDecide, userEmail, empt
                 </span>
                 <RiskBadges level={item.riskLevel} flags={item.riskFlags} />
               </div>
-              {item.argumentsPreview ? <p className="queue-args mono">{item.argumentsPreview}</p> : null}
+              {item.argumentsPreview ? (
+                <p className="queue-args mono">
+                  <VisibleText text={item.argumentsPreview} />
+                </p>
+              ) : null}
               <div className="queue-meta muted">
                 <span suppressHydrationWarning>{formatAge(now - new Date(item.createdAt).getTime())}</span>
                 <Countdown expiresAt={item.expiresAt} now={now} />

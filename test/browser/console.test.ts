@@ -6,6 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
+import { decide } from '../../server/approvals/decide';
 import { parseCheckpoint, verifyAudit } from '../../server/audit/verify';
 import { setUserDisabled } from '../../server/auth/users';
 import { type CallResult, callText, eventually, type Person, root, startTestAirlock, type TestAirlock } from '../helpers/airlock';
@@ -168,6 +169,59 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     expect(((await call) as CallResult).isError).toBe(true);
   });
 
+  it('marks direction controls in the queue’s preview of the arguments', async () => {
+    const page = await reviewer(alice);
+    const call = agent.callTool({ name: 'delete_everything', arguments: { scope: '\u202E1003-CCA\u202C' } });
+    const request = await pending('delete_everything');
+    const preview = page.locator(`.queue-item[data-request-id="${request.id}"] .queue-args`);
+    await preview.waitFor();
+    // the reversed text cannot pass for "ACC-3001": each control shows as a marked chip
+    expect(await preview.locator('mark.invisible-char').count()).toBe(2);
+    expect(await preview.textContent()).not.toContain('\u202E');
+    await decide(h.t.database, { requestId: request.id, user: { id: alice.id }, decision: 'deny' });
+    expect(((await call) as CallResult).isError).toBe(true);
+  });
+
+  it('a approves the request the reviewer chose, even when the list moves under it', async () => {
+    const page = await reviewer(alice);
+    const calls = ['s1', 's2', 's3'].map((scope) => agent.callTool({ name: 'delete_everything', arguments: { scope } }));
+    await eventually(async () => (await page.locator('.queue-item').count()) === 3);
+    const rows = page.locator('.queue-item');
+    const ids = await rows.evaluateAll((items) => items.map((item) => item.getAttribute('data-request-id')));
+    await page.keyboard.press('j');
+    await page.keyboard.press('j');
+    expect(await page.locator('.queue-item[data-selected]').getAttribute('data-request-id')).toBe(ids[1]);
+    // another reviewer approves the first: the chosen request is now the first row
+    const other = await reviewer(bob);
+    const status = await other.evaluate(async (id) => {
+      const response = await fetch(`/api/approvals/${id}/decision`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ decision: 'approve' }),
+      });
+      return response.status;
+    }, ids[0]);
+    expect(status).toBe(200);
+    await eventually(async () => (await rows.count()) === 2);
+    await page.keyboard.press('a');
+    expect(callText(await calls[1])).toBe('deleted s2');
+    await eventually(async () => (await rows.count()) === 1);
+    expect(await rows.first().getAttribute('data-request-id')).toBe(ids[2]);
+    expect(await page.getByRole('status').filter({ hasText: 'Approved' }).textContent()).toContain('s2');
+    // the third was never chosen: a second press approves nothing
+    await page.keyboard.press('a');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await rows.count()).toBe(1);
+    const [third] = await h.t.database.orm
+      .select()
+      .from(approvalRequests)
+      .where(eq(approvalRequests.id, ids[2] ?? ''));
+    expect(third.status).toBe('pending');
+    await decide(h.t.database, { requestId: third.id, user: { id: alice.id }, decision: 'deny' });
+    expect(callText(await calls[0])).toBe('deleted s1');
+    expect(((await calls[2]) as CallResult).isError).toBe(true);
+  });
+
   it('triages with the keyboard alone: j/k to move, a to approve, d to deny with a reason', async () => {
     const page = await reviewer(alice);
     const calls = [
@@ -184,6 +238,9 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     const first = await calls[0];
     expect(callText(first)).toBe('deleted k1');
     await eventually(async () => (await page.locator('.queue-item').count()) === 1);
+    // the approved row left: nothing is selected until the reviewer chooses again
+    expect(await page.locator('.queue-item[data-selected]').count()).toBe(0);
+    await page.keyboard.press('j');
     await page.keyboard.press('d');
     await page.waitForURL(/action=deny/);
     // the reason field takes the focus by itself

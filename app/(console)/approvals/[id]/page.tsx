@@ -6,7 +6,7 @@ import { DecisionBar } from '@/components/approvals/decision-bar';
 import { LiveRefresh } from '@/components/approvals/live-refresh';
 import { RequestClock } from '@/components/approvals/request-clock';
 import { RiskBadges } from '@/components/approvals/risk-badges';
-import { UntrustedText } from '@/components/approvals/untrusted-text';
+import { UntrustedText, VisibleText } from '@/components/approvals/untrusted-text';
 import { maskArguments } from '@/server/approvals/masking';
 import { getRequestDetail } from '@/server/approvals/queries';
 import { similarDecisions } from '@/server/approvals/queue';
@@ -60,7 +60,10 @@ export default async function RequestPage({ params }: Props) {
       </p>
       <header className="stack">
         <h1 id="request-title" className="request-title">
-          <span className="mono">{request.tool}</span> <span className="muted">on {request.upstream}</span>
+          <span className="mono">
+            <VisibleText text={request.tool} />
+          </span>{' '}
+          <span className="muted">on {request.upstream}</span>
         </h1>
         <div className="row">
           <span className={`badge status-${request.status}`}>{request.status}</span>
@@ -180,7 +183,10 @@ export default async function RequestPage({ params }: Props) {
             <ul>
               {violations.map((v) => (
                 <li key={`${v.path}:${v.message}`}>
-                  <code>{v.path || '/'}</code> {v.message}
+                  <code>
+                    <VisibleText text={v.path || '/'} />
+                  </code>{' '}
+                  <VisibleText text={v.message} />
                 </li>
               ))}
             </ul>
@@ -231,8 +237,10 @@ export default async function RequestPage({ params }: Props) {
                 <time dateTime={entry.at.toISOString()} className="muted">
                   {entry.at.toISOString().slice(11, 19)}
                 </time>{' '}
-                <code>{entry.tool}</code> —{' '}
-                {entry.requestId ? <Link href={`/approvals/${entry.requestId}`}>{entry.outcome}</Link> : entry.outcome}
+                <code>
+                  <VisibleText text={entry.tool} />
+                </code>{' '}
+                — {entry.requestId ? <Link href={`/approvals/${entry.requestId}`}>{entry.outcome}</Link> : entry.outcome}
               </li>
             ))}
           </ol>
