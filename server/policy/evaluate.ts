@@ -1,4 +1,4 @@
-import type { Rule, ToolFacts, Verdict } from './types';
+import type { AnnotationHint, Rule, ToolFacts, Verdict } from './types';
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
 const matchers = new Map<string, RegExp>();
@@ -24,11 +24,37 @@ function glob(pattern: string, value: string): boolean {
   return globToRegExp(pattern).test(value);
 }
 
+/** A hint as the server stated it; anything but a boolean (`"yes"`, `1`, `null`) counts as not stated. */
+function statedHint(annotations: ToolFacts['annotations'], hint: AnnotationHint): boolean | undefined {
+  const value = annotations?.[hint];
+  return typeof value === 'boolean' ? value : undefined;
+}
+
+/**
+ * A tool's hint with MCP's defaults for one it does not state (ToolAnnotations): not read-only,
+ * destructive unless read-only, not idempotent, open-world. A rule on `destructiveHint: true` thus
+ * also catches a tool that says nothing, rather than letting it fall through to a later `allow`.
+ */
+export function effectiveHint(annotations: ToolFacts['annotations'], hint: AnnotationHint): boolean {
+  const stated = statedHint(annotations, hint);
+  if (stated !== undefined) return stated;
+  switch (hint) {
+    case 'readOnlyHint':
+      return false;
+    case 'destructiveHint':
+      return statedHint(annotations, 'readOnlyHint') !== true;
+    case 'idempotentHint':
+      return false;
+    case 'openWorldHint':
+      return true;
+  }
+}
+
 function matches(rule: Rule, upstream: string, tool: ToolFacts): boolean {
   if (!glob(rule.upstream, upstream) || !glob(rule.tool, tool.name)) return false;
-  for (const [key, expected] of Object.entries(rule.annotations ?? {})) {
-    const actual = tool.annotations?.[key as keyof NonNullable<ToolFacts['annotations']>];
-    if (actual !== expected) return false;
+  if (!rule.annotations) return true;
+  for (const [hint, expected] of Object.entries(rule.annotations) as [AnnotationHint, boolean | undefined][]) {
+    if (expected !== undefined && effectiveHint(tool.annotations, hint) !== expected) return false;
   }
   return true;
 }
@@ -52,7 +78,8 @@ export function evaluate(rules: readonly Rule[], upstream: string, tool: ToolFac
       maxGrantMinutes: rule.maxGrantMinutes,
     };
   }
-  if (tool.annotations?.readOnlyHint === true) {
+  // the same effective value rules see: only a stated `readOnlyHint: true` is read-only
+  if (effectiveHint(tool.annotations, 'readOnlyHint')) {
     return {
       action: 'allow',
       ruleId: 'default:read-only',

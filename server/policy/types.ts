@@ -29,7 +29,11 @@ export const ZRule = z
     upstream: ZGlob.default('*'),
     /** Glob over tool names (default: every tool). */
     tool: ZGlob.default('*'),
-    /** Every listed annotation must equal the tool's (a missing annotation never matches). */
+    /**
+     * Every listed annotation must equal the tool's effective value: a hint the tool omits (or
+     * sends as a non-boolean) takes MCP's default, so `destructiveHint: true` matches an
+     * unannotated tool.
+     */
     annotations: ZAnnotationMatch.optional(),
     action: z.enum(['allow', 'deny', 'require_approval']),
     /** Why the rule exists; shown to reviewers and, for deny, to the agent. */
@@ -63,15 +67,16 @@ export const ZRule = z
 export type Rule = z.infer<typeof ZRule>;
 export type RuleInput = z.input<typeof ZRule>;
 
-/** What policy sees of a tool: its name and the (untrusted) annotations its server declares. */
+/** The tool annotations a rule can match on. */
+export type AnnotationHint = keyof z.infer<typeof ZAnnotationMatch>;
+
+/**
+ * What policy sees of a tool: its name and the annotations its server declares, as sent:
+ * untrusted, so a hint may be missing or not a boolean at all.
+ */
 export type ToolFacts = {
   name: string;
-  annotations?: {
-    readOnlyHint?: boolean;
-    destructiveHint?: boolean;
-    idempotentHint?: boolean;
-    openWorldHint?: boolean;
-  } | null;
+  annotations?: ({ readonly [hint in AnnotationHint]?: unknown } & { readonly [other: string]: unknown }) | null;
 };
 
 export type Verdict = {

@@ -9,9 +9,10 @@ const rules = (input: RuleInput[]) => input.map((rule) => ZRule.parse(rule));
 const policy = rules([
   { id: 'fs-reads', upstream: 'filesystem', tool: 'read_*', action: 'allow' },
   { id: 'no-deletes', tool: 'delete_*', action: 'deny', reason: 'never' },
+  // before the annotation rules: `destructive` also catches tools that state no hints
+  { id: 'github-prs', upstream: 'github', tool: 'create_pull_request', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30 },
   { id: 'destructive', annotations: { destructiveHint: true }, action: 'require_approval', quorum: 2, approvers: ['admin'] },
   { id: 'distrust-readonly', upstream: 'untrusted-*', annotations: { readOnlyHint: true }, action: 'require_approval', timeoutSeconds: 60 },
-  { id: 'github-prs', upstream: 'github', tool: 'create_pull_request', action: 'require_approval', allowEdit: true, maxGrantMinutes: 30 },
 ]);
 
 const tool = (name: string, annotations?: ToolFacts['annotations']): ToolFacts => ({ name, annotations });
@@ -21,7 +22,7 @@ describe('policy evaluation: ordered rules, first match wins', () => {
     // upstream, tool, expected action, expected rule
     ['filesystem', tool('read_file'), 'allow', 'fs-reads'],
     ['filesystem', tool('read_file', { destructiveHint: true }), 'allow', 'fs-reads'],
-    ['other', tool('read_file'), 'require_approval', 'default:approval'],
+    ['other', tool('read_file'), 'require_approval', 'destructive'],
     ['other', tool('read_file', { readOnlyHint: true }), 'allow', 'default:read-only'],
     ['filesystem', tool('delete_tree', { readOnlyHint: true }), 'deny', 'no-deletes'],
     ['any', tool('wipe', { destructiveHint: true }), 'require_approval', 'destructive'],
@@ -29,11 +30,11 @@ describe('policy evaluation: ordered rules, first match wins', () => {
     ['untrusted-web', tool('fetch', { readOnlyHint: true }), 'require_approval', 'distrust-readonly'],
     ['trusted-web', tool('fetch', { readOnlyHint: true }), 'allow', 'default:read-only'],
     ['github', tool('create_pull_request', { openWorldHint: true }), 'require_approval', 'github-prs'],
-    ['github', tool('create_pull_request_review'), 'require_approval', 'default:approval'],
-    // annotations are hints: a missing or null annotation is not read-only
-    ['x', tool('thing'), 'require_approval', 'default:approval'],
-    ['x', tool('thing', null), 'require_approval', 'default:approval'],
-    ['x', tool('thing', { readOnlyHint: false }), 'require_approval', 'default:approval'],
+    ['github', tool('create_pull_request_review'), 'require_approval', 'destructive'],
+    // a hint the tool does not state takes MCP's default: not read-only, so destructive
+    ['x', tool('thing'), 'require_approval', 'destructive'],
+    ['x', tool('thing', null), 'require_approval', 'destructive'],
+    ['x', tool('thing', { readOnlyHint: false }), 'require_approval', 'destructive'],
   ] as const)('%s / %o → %s (%s)', (upstream, facts, action, ruleId) => {
     const verdict = evaluate(policy, upstream, facts);
     expect(verdict.action).toBe(action);
@@ -58,6 +59,69 @@ describe('policy evaluation: ordered rules, first match wins', () => {
       allowEdit: false,
       maxGrantMinutes: 0,
     });
+  });
+
+  it.each([
+    // tool annotations as sent, expected action, expected rule
+    [undefined, 'require_approval', 'destructive'],
+    [null, 'require_approval', 'destructive'],
+    [{}, 'require_approval', 'destructive'],
+    [{ title: 'Drop table' }, 'require_approval', 'destructive'],
+    [{ openWorldHint: false }, 'require_approval', 'destructive'],
+    [{ readOnlyHint: false }, 'require_approval', 'destructive'],
+    // a hostile server's non-boolean is no hint at all, so the default applies
+    [{ destructiveHint: 'no' }, 'require_approval', 'destructive'],
+    [{ destructiveHint: 0 }, 'require_approval', 'destructive'],
+    [{ destructiveHint: null }, 'require_approval', 'destructive'],
+    [{ readOnlyHint: 'yes' }, 'require_approval', 'destructive'],
+    [{ readOnlyHint: 1 }, 'require_approval', 'destructive'],
+    // a read-only tool is not destructive unless it says so
+    [{ readOnlyHint: true }, 'allow', 'rest'],
+    [{ readOnlyHint: true, destructiveHint: true }, 'require_approval', 'destructive'],
+    [{ destructiveHint: false }, 'allow', 'rest'],
+    [{ readOnlyHint: false, destructiveHint: false }, 'allow', 'rest'],
+  ] as const)('a destructiveHint rule before a catch-all allow: %o → %s (%s)', (annotations, action, ruleId) => {
+    const readme = rules([
+      { id: 'destructive', annotations: { destructiveHint: true }, action: 'require_approval' },
+      { id: 'rest', action: 'allow' },
+    ]);
+    const verdict = evaluate(readme, 'db', tool('drop_table', annotations));
+    expect(verdict.action).toBe(action);
+    expect(verdict.ruleId).toBe(ruleId);
+  });
+
+  it.each([
+    // rule condition, tool annotations as sent, whether the rule matches
+    [{ readOnlyHint: false }, undefined, true],
+    [{ readOnlyHint: true }, undefined, false],
+    [{ readOnlyHint: true }, { readOnlyHint: 'true' }, false],
+    [{ readOnlyHint: true }, { readOnlyHint: true }, true],
+    [{ idempotentHint: false }, {}, true],
+    [{ idempotentHint: true }, { idempotentHint: 'yes' }, false],
+    [{ idempotentHint: true }, { idempotentHint: true }, true],
+    [{ openWorldHint: true }, null, true],
+    [{ openWorldHint: false }, { title: 'Search' }, false],
+    [{ openWorldHint: false }, { openWorldHint: 0 }, false],
+    [{ openWorldHint: false }, { openWorldHint: false }, true],
+    [{ destructiveHint: false }, { readOnlyHint: true }, true],
+    [{ destructiveHint: false }, { readOnlyHint: 'true' }, false],
+    [{ destructiveHint: true, openWorldHint: true }, undefined, true],
+    [{ readOnlyHint: false, destructiveHint: false }, undefined, false],
+  ] as const)('a rule on %o matches a tool annotated %o: %s (MCP defaults)', (condition, annotations, matched) => {
+    const only = rules([{ id: 'hit', annotations: condition, action: 'deny' }]);
+    expect(evaluate(only, 'u', tool('t', annotations)).ruleId === 'hit').toBe(matched);
+  });
+
+  it.each([
+    [undefined, 'require_approval'],
+    [null, 'require_approval'],
+    [{ title: 'Look' }, 'require_approval'],
+    [{ readOnlyHint: false }, 'require_approval'],
+    [{ readOnlyHint: 'true' }, 'require_approval'],
+    [{ readOnlyHint: 1 }, 'require_approval'],
+    [{ readOnlyHint: true }, 'allow'],
+  ] as const)('with no rule, only a stated readOnlyHint: true is allowed: %o → %s', (annotations, action) => {
+    expect(evaluate([], 'u', tool('t', annotations)).action).toBe(action);
   });
 
   it('a slash in an untrusted tool name does not slip past * or prefix globs', () => {
