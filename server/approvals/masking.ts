@@ -1,4 +1,4 @@
-import { classifySecret, secretKind } from '../lib/inspect';
+import { classifySecret, isSecretKey, secretKind, secretNameOf } from '../lib/inspect';
 
 /**
  * Masking a tool call's arguments before they cross to the browser (invariant 8: secrets
@@ -7,8 +7,10 @@ import { classifySecret, secretKind } from '../lib/inspect';
  * replaces them here, and a reviewer fetches one at a time through the audited reveal API.
  *
  * Pure and browser-safe (the console imports its types). Which values are secrets is
- * `classifySecret`'s judgement (server/lib/inspect.ts), the same one the gateway's risk
- * flag uses; which keys are secrets is `secretKind`'s, as the console always showed them.
+ * `classifySecret`'s judgement (server/lib/inspect.ts) under the name `secretNameOf` finds
+ * (everything under a secret key, objects included; the value of a `{ name, value }` pair
+ * with a secret's name), the same one the gateway's risk flag uses; which keys are secrets
+ * is `secretKind`'s, as the console always showed them.
  */
 
 export type ArgumentPath = (string | number)[];
@@ -47,10 +49,10 @@ type Frame = {
   key: string | number | null;
   parent: Frame | null;
   depth: number;
-  /** The nearest raw object key at or above this value (array items inherit their array's key). */
-  nearestKey: string | null;
-  /** Whether `nearestKey` is masked: then no kind may quote it. */
-  nearestKeyMasked: boolean;
+  /** The nearest raw key or pair name at or above this value that names a secret (`secretNameOf`). */
+  secretName: string | null;
+  /** Whether `secretName` is itself masked (a key or name shaped like a secret): then no kind may quote it. */
+  secretNameMasked: boolean;
   /** The raw key and its kind, when the key this value sits under is itself a secret. */
   secretKey: { raw: string; kind: string } | null;
   /** Where the masked copy goes; null at the root. */
@@ -73,48 +75,44 @@ function put(container: Record<string, unknown> | unknown[], slot: string | numb
 }
 
 /** Children of a container, masked keys given placeholders that no key of the object already has. */
-function childFrames(frame: Frame, node: object, into: Record<string, unknown> | unknown[]): Frame[] {
+function childFrames(
+  frame: Frame,
+  node: object,
+  into: Record<string, unknown> | unknown[],
+  namesSecret: (name: string) => boolean,
+): Frame[] {
   const depth = frame.depth + 1;
+  const { secretName, secretNameMasked } = frame;
   if (Array.isArray(node))
-    return node.map((value, i) => ({
-      value,
-      key: i,
-      parent: frame,
-      depth,
-      nearestKey: frame.nearestKey,
-      nearestKeyMasked: frame.nearestKeyMasked,
-      secretKey: null,
-      into,
-    }));
+    return node.map((value, i) => ({ value, key: i, parent: frame, depth, secretName, secretNameMasked, secretKey: null, into }));
   const entries = Object.entries(node);
   const taken = new Set(entries.map(([key]) => key));
   let placeholder = 0;
   return entries.map(([key, value]) => {
     const kind = secretKind(key);
-    if (!kind) return { value, key, parent: frame, depth, nearestKey: key, nearestKeyMasked: false, secretKey: null, into };
+    const name = secretNameOf(node, key, secretName, namesSecret);
+    // a name shaped like a secret is masked where it stands (this key, or a pair's name beside it), so no kind may quote it
+    const nameMasked =
+      name === null ? false : name === key ? kind !== null : name === secretName ? secretNameMasked : secretKind(name) !== null;
+    if (!kind) return { value, key, parent: frame, depth, secretName: name, secretNameMasked: nameMasked, secretKey: null, into };
     let slot: string;
     do slot = `${MASKED_KEY_PREFIX}${++placeholder}`;
     while (taken.has(slot));
     taken.add(slot);
-    return { value, key: slot, parent: frame, depth, nearestKey: key, nearestKeyMasked: true, secretKey: { raw: key, kind }, into };
+    return { value, key: slot, parent: frame, depth, secretName: name, secretNameMasked: nameMasked, secretKey: { raw: key, kind }, into };
   });
 }
 
-/**
- * `classifySecret`, asking about each key once rather than once per value under it (a
- * million array items share one key): a value is a secret by a key that names one, else
- * by its own shape, so `classifySecret(null, value)` is the whole verdict for other keys.
- */
-function classifier(): (key: string | null, value: unknown) => string | null {
-  const namesSecret = new Map<string, boolean>();
-  return (key, value) => {
-    if (key === null) return classifySecret(null, value);
-    let named = namesSecret.get(key);
+/** `isSecretKey`, asking about each key once rather than once per object that has it (a million items share their keys). */
+function cachedNamesSecret(): (name: string) => boolean {
+  const verdicts = new Map<string, boolean>();
+  return (name) => {
+    let named = verdicts.get(name);
     if (named === undefined) {
-      named = classifySecret(key, 0) !== null;
-      namesSecret.set(key, named);
+      named = isSecretKey(name);
+      verdicts.set(name, named);
     }
-    return classifySecret(named ? key : null, value);
+    return named;
   };
 }
 
@@ -135,10 +133,10 @@ function maskWalk(value: unknown): { masked: unknown; found: Found[]; unlisted: 
     pathBudget -= frame.depth;
     found.push(key ? { path: pathOf(frame), kind, key: true, raw } : { path: pathOf(frame), kind, raw });
   };
-  const classify = classifier();
+  const namesSecret = cachedNamesSecret();
   let masked: unknown;
   const stack: Frame[] = [
-    { value, key: null, parent: null, depth: 0, nearestKey: null, nearestKeyMasked: false, secretKey: null, into: null },
+    { value, key: null, parent: null, depth: 0, secretName: null, secretNameMasked: false, secretKey: null, into: null },
   ];
   while (stack.length > 0) {
     const frame = stack.pop()!;
@@ -147,13 +145,14 @@ function maskWalk(value: unknown): { masked: unknown; found: Found[]; unlisted: 
     let copy: unknown = node;
     if (node !== null && typeof node === 'object') {
       copy = Array.isArray(node) ? new Array(node.length) : {};
-      const children = childFrames(frame, node, copy as Record<string, unknown> | unknown[]);
+      const children = childFrames(frame, node, copy as Record<string, unknown> | unknown[], namesSecret);
       // pushed in reverse: visited, copied and listed in document order
       for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
     } else {
-      let kind = classify(frame.nearestKey, node);
-      // `value of "<key>"` must not quote a key that is itself masked
-      if (kind && frame.nearestKeyMasked && frame.nearestKey && kind.includes(frame.nearestKey)) kind = 'value of a masked key';
+      // a value is a secret by the name it falls under, else by its own shape
+      let kind = classifySecret(frame.secretName, node);
+      // `value of "<name>"` must not quote a key or name that is itself masked
+      if (kind && frame.secretNameMasked) kind = 'value of a masked key';
       if (kind) {
         list(frame, kind, node, false);
         copy = { [MASK_MARKER]: kind };

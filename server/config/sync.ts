@@ -11,9 +11,21 @@ import type { UpstreamConfig } from './schema';
 const MASK = '***';
 const CONFIG_SYNC_LOCK = 0x636f6e66; // "conf"
 
+/** Whether a percent-encoded part of a URL (user name, path segment) is shaped like a secret. */
+function isSecretPart(part: string): boolean {
+  let decoded = part;
+  try {
+    decoded = decodeURIComponent(part);
+  } catch {
+    // not valid percent-encoding: judge it as written
+  }
+  return classifySecret(null, decoded) !== null;
+}
+
 /**
  * An upstream declaration as the database, the audit log and the console keep it: env and
- * header values, a URL's password and query values, and command-line arguments that are
+ * header values, a URL's password, query values, user name (`https://<token>@host`) and
+ * path segments shaped like a secret (`/mcp/<key>/sse`), and command-line arguments that are
  * secrets by their name (`--token x`, `--api-key=x`, `PASSWORD=x`) or their shape (a token,
  * a URL with a password), as `classifySecret` judges them everywhere else, masked.
  */
@@ -24,8 +36,14 @@ export function redactUpstream(config: UpstreamConfig): UpstreamConfig {
   if (redacted.transport === 'http') {
     try {
       const url = new URL(redacted.url);
+      // a user name alone is how a token rides in a URL (`https://<token>@host`); beside a password, only a token-shaped one
+      if (url.username && (!url.password || isSecretPart(url.username))) url.username = MASK;
       if (url.password) url.password = MASK;
       for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, MASK);
+      url.pathname = url.pathname
+        .split('/')
+        .map((segment) => (isSecretPart(segment) ? MASK : segment))
+        .join('/');
       return { ...redacted, url: url.toString() };
     } catch {
       return { ...redacted, url: MASK };

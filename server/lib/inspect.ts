@@ -132,7 +132,13 @@ const ENCODING_WORDS = new Set([
   'encoded',
 ]);
 
-/** Whether a key names a secret (`password`, `api_key`, `Authorization`, …). */
+/** `<word> header` is a secret for these words (`auth_header`); `content_header` is not. */
+const SECRET_HEADER_QUALIFIERS = new Set(['auth', 'authorization']);
+
+/** Whether one word, or two adjacent words read as one (`pass_word`, `Pass_Phrase`), ends like a secret's name. */
+const endsLikeSecret = (word: string) => SECRET_SUFFIXES.some((suffix) => word.endsWith(suffix));
+
+/** Whether a key names a secret (`password`, `api_key`, `Authorization`, `passWord`, …). */
 export function isSecretKey(key: string): boolean {
   const words = keyWords(key);
   while (words.length > 1 && ENCODING_WORDS.has(words[words.length - 1])) words.pop();
@@ -140,17 +146,57 @@ export function isSecretKey(key: string): boolean {
   if (!last) return false;
   const previous = words[words.length - 2] ?? '';
   if (SECRET_WORDS.has(last)) return true;
-  if (SECRET_SUFFIXES.some((suffix) => last.endsWith(suffix))) return true;
+  // the last two words joined too: `pass_word`, `PASS_PHRASE`, `seedPhrase` split a secret's name in two
+  if (endsLikeSecret(last) || (previous && endsLikeSecret(previous + last))) return true;
   if (last === 'key' || last === 'keys') return SECRET_KEY_QUALIFIERS.has(previous);
   if (last === 'id') return previous === 'session';
   if (last === 'code' || last === 'codes') return SECRET_CODE_QUALIFIERS.has(previous);
+  if (last === 'header') return SECRET_HEADER_QUALIFIERS.has(previous);
   // singular only: `max_tokens`, `input_tokens` count tokens, they are not credentials
   if (last.endsWith('token'))
     return !NON_SECRET_TOKEN_QUALIFIERS.has(previous) && !/^(page|next|continuation|cursor|sync)token$/.test(last);
   return false;
 }
 
-type SecretShape = { kind: string; pattern: RegExp; valid?: (match: RegExpExecArray) => boolean };
+/** Longest name read from a `{ name, value }` pair: environment variable names, not prose. */
+const MAX_NAME_LENGTH = 200;
+
+/** Keys that carry the name in a name/value pair: Kubernetes and Docker `env`, AWS `Tags`, SSM parameters. */
+const PAIR_NAME_KEYS = ['name', 'Name', 'NAME', 'key', 'Key', 'KEY'];
+
+/**
+ * The secret's name that the value under `key` of `container` falls under, if any: the
+ * key itself (`password`), the name beside it in a name/value pair (`{ "name":
+ * "DB_PASSWORD", "value": … }`), or else the one `container` falls under (everything under a
+ * secret key is a secret, objects included). `namesSecret` is `isSecretKey`, possibly cached.
+ */
+export function secretNameOf(
+  container: object,
+  key: string,
+  inherited: string | null,
+  namesSecret: (name: string) => boolean = isSecretKey,
+): string | null {
+  if (namesSecret(key)) return key;
+  if (key.length === 5 && key.toLowerCase() === 'value') {
+    for (const nameKey of PAIR_NAME_KEYS) {
+      if (!Object.hasOwn(container, nameKey)) continue;
+      const name = (container as Record<string, unknown>)[nameKey];
+      if (typeof name === 'string' && name.length <= MAX_NAME_LENGTH && namesSecret(name)) return name;
+    }
+  }
+  return inherited;
+}
+
+/** Shapes that name their secret (`password=…`) meet ordinary `x=1` text often: they try more candidates. */
+const NAMED_CANDIDATES = 100_000;
+
+type SecretShape = {
+  kind: string;
+  pattern: RegExp;
+  valid?: (match: RegExpExecArray) => boolean;
+  /** Candidates tried before giving up, when `valid` is cheap and near-misses are ordinary text. */
+  maxCandidates?: number;
+};
 
 /** A random-looking run mixes letters and digits; a slug like `sk-learn-some-long-page-name` does not. */
 const looksRandom = (token: string) => /[0-9]/.test(token) && /[A-Za-z]/.test(token);
@@ -193,7 +239,32 @@ const SECRET_SHAPES: SecretShape[] = [
     valid: (m) => decodesToUserPassword(m[1]),
   },
   { kind: 'Airlock token', pattern: /(?<![A-Za-z0-9_])alk_(agent|user)_[A-Za-z0-9_-]{20}/g },
-  { kind: 'password in URL', pattern: /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}:\/\/[^/\s:@]+:[^/\s@]+@/gi },
+  // the user name may be empty: `redis://:password@host`
+  { kind: 'password in URL', pattern: /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,30}:\/\/[^/\s:@]*:[^/\s@]+@/gi },
+  {
+    kind: 'secret in URL query',
+    pattern: /[?&]([A-Za-z][A-Za-z0-9_.-]{0,80})=[^&#\s]/g,
+    valid: (m) => isSecretKey(m[1]),
+    maxCandidates: NAMED_CANDIDATES,
+  },
+  {
+    // `Password=hunter2;` in a connection string, `PGPASSWORD=x psql`, `--api-key=x`, `db.password=x`;
+    // no spaces around `=`, and not a reference (`$X`, `${x}`, `%s`): code that assigns a variable is not a secret
+    kind: 'secret in name=value text',
+    pattern: /(?<![A-Za-z0-9_.-])-{0,2}([A-Za-z][A-Za-z0-9_.-]{0,80})=["']?([^\s;&'"$%{}<>()[\],=])/g,
+    // ODBC's `PWD=` is a password, the shell's `PWD=/home/me` a directory
+    valid: (m) => isSecretKey(m[1]) || (/^pwd$/i.test(m[1]) && !/[/~.]/.test(m[2])),
+    maxCandidates: NAMED_CANDIDATES,
+  },
+  {
+    // `Authorization: Token 9f8e…` or `-H "X-API-Key: 9f8e…"` in a curl command, `api_key: 9f8e…` in YAML;
+    // the credential mixes letters and digits, so `Password: must be 8 characters` stays readable
+    kind: 'secret in name: value text',
+    pattern:
+      /(?<![A-Za-z0-9_-])([A-Za-z][A-Za-z0-9_-]{0,80})["']?[ \t]{0,4}:[ \t]{0,8}["']?(?:[A-Za-z][A-Za-z0-9-]{0,20}[ \t]{1,8})?([A-Za-z0-9._~+/=-]{8,512})/g,
+    valid: (m) => looksRandom(m[2]) && isSecretKey(m[1]),
+    maxCandidates: NAMED_CANDIDATES,
+  },
 ];
 
 /** Bounded work per shape even when hostile text is full of near-misses. */
@@ -202,10 +273,10 @@ const MAX_CANDIDATES = 1000;
 /** The kind of secret a string contains, if it looks like one. */
 export function secretKind(value: string): string | null {
   const text = sample(value);
-  for (const { kind, pattern, valid } of SECRET_SHAPES) {
+  for (const { kind, pattern, valid, maxCandidates = MAX_CANDIDATES } of SECRET_SHAPES) {
     pattern.lastIndex = 0;
     let tries = 0;
-    for (let match = pattern.exec(text); match && tries < MAX_CANDIDATES; match = pattern.exec(text), tries++) {
+    for (let match = pattern.exec(text); match && tries < maxCandidates; match = pattern.exec(text), tries++) {
       if (!valid || valid(match)) {
         pattern.lastIndex = 0;
         return kind;
@@ -230,12 +301,24 @@ export function classifySecret(key: string | null | undefined, value: unknown): 
 
 export type SecretHit = { path: (string | number)[]; kind: string };
 
-/** Every string (or number) value in `value` that is a secret by its key or by its shape. */
+/**
+ * Every string (or number) value in `value` that is a secret by a key or name it falls
+ * under (`secretNameOf`) or by its shape.
+ */
 export function findSecrets(value: unknown, limit = 100): SecretHit[] {
   const hits: SecretHit[] = [];
+  // the secret's name each container passes to its items; containers are visited before their items
+  const names = new WeakMap<WalkNode, string | null>();
   walk(value, (node) => {
     if (hits.length >= limit) return false;
-    const kind = classifySecret(node.nearestKey, node.value);
+    const { parent, key, value: child } = node;
+    const inherited = parent ? (names.get(parent) ?? null) : null;
+    const name = parent && typeof key === 'string' ? secretNameOf(parent.value as object, key, inherited) : inherited;
+    if (child !== null && typeof child === 'object') {
+      names.set(node, name);
+      return true;
+    }
+    const kind = classifySecret(name, child);
     if (kind) hits.push({ path: pathOf(node), kind });
     return true;
   });

@@ -59,6 +59,21 @@ describe('secret detection by shape', () => {
     ['Anthropic key', fake.anthropic, 'Anthropic API key'],
     ['Google API key', fake.google, 'Google API key'],
     ['Airlock agent token', fake.airlock, 'Airlock token'],
+    ['a password in a URL with no user name', 'redis://:p4ssw0rd@cache.internal:6379', 'password in URL'],
+    ['secret-named query parameters', 'https://api.example.com/v1?api_key=abc123def456&token=s3cr3tvalue', 'secret in URL query'],
+    ['a secret query parameter after ordinary ones', 'see https://a.example/x?page=2&access_token=abc', 'secret in URL query'],
+    ['a connection string password', 'Server=x;User Id=sa;Password=hunter2;', 'secret in name=value text'],
+    ['an ODBC connection string PWD', 'Driver={ODBC Driver 18};Server=x;UID=sa;PWD=hunter2', 'secret in name=value text'],
+    ['an environment assignment in a command', 'PGPASSWORD=hunter2 psql -h db', 'secret in name=value text'],
+    ['a --flag=value in a command', 'deploy --api-key=abc123 --env prod', 'secret in name=value text'],
+    ['a dotted property', 'spring.datasource.password=hunter2', 'secret in name=value text'],
+    [
+      'an Authorization header with the Token scheme',
+      'curl -H "Authorization: Token 9f8e7d6c5b4a3210" https://x',
+      'secret in name: value text',
+    ],
+    ['a secret-named header in a curl command', `curl -H 'X-API-Key: 9f8e7d6c5b4a3210' https://x`, 'secret in name: value text'],
+    ['JSON inside a string', '{"client_secret": "9f8e7d6c5b4a3210"}', 'secret in name: value text'],
   ])('%s', (_name, value, kind) => {
     expect(secretKind(value)).toBe(kind);
   });
@@ -75,6 +90,14 @@ describe('secret detection by shape', () => {
     ['a URL with a port', 'http://localhost:8080/api'],
     ['a public key', '-----BEGIN PUBLIC KEY-----'],
     ['empty', ''],
+    ['ordinary query parameters', 'https://example.com/search?q=token&page=2&next_page_token=abc'],
+    ['a non-secret name=value', 'max_tokens=512 temperature=0.2 key=value'],
+    ['a comparison', 'if (password == input) return true'],
+    ['code that assigns a variable', 'password = os.environ["DB_PASSWORD"]'],
+    ['a reference, not a value', 'psql "password=$DB_PASSWORD" && printf "api_key=%s" "$K"'],
+    ['the shell’s working directory', 'PWD=/home/me make'],
+    ['a header name in prose', 'Password: must be 8 characters or more'],
+    ['a header with a word, not a credential', 'Authorization: required for all endpoints'],
   ])('%s is not a secret', (_name, value) => {
     expect(secretKind(value)).toBeNull();
   });
@@ -117,6 +140,15 @@ describe('secret detection by key', () => {
     'pin_code',
     'otpCode',
     'security_code',
+    // words split by case or `_` that read as one
+    'passWord',
+    'pass_word',
+    'PASS_WORD',
+    'Pass_Phrase',
+    'seed_phrase',
+    'pass_code',
+    'auth_header',
+    'authorizationHeader',
   ])('%s names a secret', (key) => {
     expect(isSecretKey(key)).toBe(true);
   });
@@ -143,6 +175,12 @@ describe('secret detection by key', () => {
     'progressToken',
     'zip_code',
     'status_code',
+    'keyboard',
+    'monkey',
+    'tokens_used',
+    'max_tokens',
+    'content_header',
+    'header',
   ])('%s does not name a secret', (key) => {
     expect(isSecretKey(key)).toBe(false);
   });
@@ -159,6 +197,40 @@ describe('secret detection by key', () => {
       { path: ['user', 'pin'], kind: 'value of "pin"' },
       { path: ['note'], kind: 'AWS access key' },
     ]);
+  });
+
+  it.each([
+    [
+      'everything under a secret key, objects included',
+      { password: { value: 'hunter2', length: 7, rotated: true, history: [{ old: 'x' }] } },
+      [
+        { path: ['password', 'value'], kind: 'value of "password"' },
+        { path: ['password', 'length'], kind: 'value of "password"' },
+        { path: ['password', 'history', 0, 'old'], kind: 'value of "password"' },
+      ],
+    ],
+    [
+      'the value of a name/value pair with a secret’s name',
+      {
+        env: [
+          { name: 'DB_PASSWORD', value: 'hunter2' },
+          { name: 'HOME', value: '/root' },
+        ],
+      },
+      [{ path: ['env', 0, 'value'], kind: 'value of "DB_PASSWORD"' }],
+    ],
+    [
+      'a Key/Value pair (AWS tags, SSM parameters)',
+      {
+        Tags: [
+          { Key: 'api_key', Value: 42 },
+          { Key: 'team', Value: 'ops' },
+        ],
+      },
+      [{ path: ['Tags', 0, 'Value'], kind: 'value of "api_key"' }],
+    ],
+  ])('finds %s', (_name, value, hits) => {
+    expect(findSecrets(value)).toEqual(hits);
   });
 
   it('finds secrets nested deeper than 64 levels (no recursion limit to hide behind)', () => {
@@ -318,6 +390,10 @@ describe('hostile input stays fast (linear-time patterns)', () => {
     ['repeated sk- prefixes', 'sk-'.repeat(330_000)],
     ['repeated Basic headers', 'Basic AAAAAAAAAAAA '.repeat(50_000)],
     ['repeated PEM openings', '-----BEGIN '.repeat(90_000)],
+    ['repeated name=value pairs', 'a=b '.repeat(250_000)],
+    ['repeated query parameters', '&a=b'.repeat(250_000)],
+    ['repeated long flag names', `--${'a-'.repeat(40)}=`.repeat(12_000)],
+    ['repeated name: value lines', 'xy: 1a2b3c4d5e '.repeat(66_000)],
     ['near-miss injection phrases', 'ignore all all all '.repeat(50_000)],
     ['a megabyte of zero width spaces', '\u200B'.repeat(1_000_000)],
   ])('%s (1 MB)', (_name, text) => {

@@ -81,6 +81,100 @@ describe('maskArguments', () => {
       [],
     ],
     ['a primitive at the root', stripeKey, marker('Stripe key'), [{ path: [], kind: 'Stripe key' }]],
+    [
+      'everything under a secret key, objects included, keeping their shape',
+      { password: { value: 'hunter2', length: 7, rotated: true, history: [{ old: 'x' }] } },
+      {
+        password: {
+          value: marker('value of "password"'),
+          length: marker('value of "password"'),
+          rotated: true,
+          history: [{ old: marker('value of "password"') }],
+        },
+      },
+      [
+        { path: ['password', 'value'], kind: 'value of "password"' },
+        { path: ['password', 'length'], kind: 'value of "password"' },
+        { path: ['password', 'history', 0, 'old'], kind: 'value of "password"' },
+      ],
+    ],
+    [
+      'the nearest secret key names what is under it',
+      { credentials: { user: 'ann', api_key: 'k-1' } },
+      { credentials: { user: marker('value of "credentials"'), api_key: marker('value of "api_key"') } },
+      [
+        { path: ['credentials', 'user'], kind: 'value of "credentials"' },
+        { path: ['credentials', 'api_key'], kind: 'value of "api_key"' },
+      ],
+    ],
+    [
+      'a key split in words that read as a secret’s name',
+      { passWord: 'a', PASS_WORD: 'b', Pass_Phrase: 'c', keyboard: 'd', monkey: 'e', tokens_used: 5 },
+      {
+        passWord: marker('value of "passWord"'),
+        PASS_WORD: marker('value of "PASS_WORD"'),
+        Pass_Phrase: marker('value of "Pass_Phrase"'),
+        keyboard: 'd',
+        monkey: 'e',
+        tokens_used: 5,
+      },
+      [
+        { path: ['passWord'], kind: 'value of "passWord"' },
+        { path: ['PASS_WORD'], kind: 'value of "PASS_WORD"' },
+        { path: ['Pass_Phrase'], kind: 'value of "Pass_Phrase"' },
+      ],
+    ],
+    [
+      'the value of a name/value pair with a secret’s name (Kubernetes, Docker env)',
+      {
+        env: [
+          { name: 'DB_PASSWORD', value: 'hunter2' },
+          { name: 'HOME', value: '/root' },
+        ],
+      },
+      {
+        env: [
+          { name: 'DB_PASSWORD', value: marker('value of "DB_PASSWORD"') },
+          { name: 'HOME', value: '/root' },
+        ],
+      },
+      [{ path: ['env', 0, 'value'], kind: 'value of "DB_PASSWORD"' }],
+    ],
+    [
+      'a Key/Value pair (AWS tags, SSM parameters)',
+      { Parameters: [{ Key: 'client_secret', Value: 'x' }] },
+      { Parameters: [{ Key: 'client_secret', Value: marker('value of "client_secret"') }] },
+      [{ path: ['Parameters', 0, 'Value'], kind: 'value of "client_secret"' }],
+    ],
+    [
+      'a pair whose name is itself masked does not quote it',
+      { env: [{ name: `${githubToken}_token`, value: 'x' }] },
+      { env: [{ name: marker('GitHub token'), value: marker('value of a masked key') }] },
+      [
+        { path: ['env', 0, 'name'], kind: 'GitHub token' },
+        { path: ['env', 0, 'value'], kind: 'value of a masked key' },
+      ],
+    ],
+    [
+      'strings holding a secret query parameter, a connection string password or an Authorization header',
+      {
+        url: 'https://api.example.com/v1?api_key=abc123def456&token=s3cr3tvalue',
+        db: 'Server=x;User Id=sa;Password=hunter2;',
+        command: 'curl -H "Authorization: Token 9f8e7d6c5b4a3210" https://api.example.com',
+        link: 'https://example.com/search?q=token&page=2',
+      },
+      {
+        url: marker('secret in URL query'),
+        db: marker('secret in name=value text'),
+        command: marker('secret in name: value text'),
+        link: 'https://example.com/search?q=token&page=2',
+      },
+      [
+        { path: ['url'], kind: 'secret in URL query' },
+        { path: ['db'], kind: 'secret in name=value text' },
+        { path: ['command'], kind: 'secret in name: value text' },
+      ],
+    ],
   ])('%s', (_name, input, masked, secrets) => {
     expect(maskArguments(input)).toEqual({ masked, secrets, unlisted: 0 });
   });
@@ -91,6 +185,9 @@ describe('maskArguments', () => {
       password: 'pw-123456',
       config: { db_password: 'x', list: [{ apiKey: 'k1' }, { note: `token ${githubToken}` }], safe: 'plain text' },
       amounts: [1, 2, 3],
+      secret: { nested: { deeper: ['a', 1] } },
+      env: [{ name: 'API_TOKEN', value: 'v' }],
+      dsn: 'Server=x;Password=hunter2',
     };
     const { secrets } = maskArguments(args);
     expect(secrets.map((s) => s.path)).toEqual(findSecrets(args, 1000).map((s) => s.path));
@@ -155,7 +252,14 @@ describe('maskArguments', () => {
 });
 
 describe('findMaskedSecret', () => {
-  const args = { to: 'acme', password: 'pw-123456', nested: { api_keys: ['k-1', 'k-2'] }, [githubToken]: 'x' };
+  const args = {
+    to: 'acme',
+    password: 'pw-123456',
+    nested: { api_keys: ['k-1', 'k-2'] },
+    [githubToken]: 'x',
+    auth: { basic: { user: 'ann' } },
+    env: [{ name: 'DB_PASSWORD', value: 'hunter2' }],
+  };
 
   it.each([
     ['a value masked by its key', ['password'], false, { kind: 'value of "password"', value: 'pw-123456' }],
@@ -167,6 +271,9 @@ describe('findMaskedSecret', () => {
     ['a masked value asked for as a key', ['password'], true, null],
     ['a path that does not exist', ['nope', 3], false, null],
     ['an index given as a string', ['nested', 'api_keys', '1'], false, null],
+    ['a value in an object under a secret key', ['auth', 'basic', 'user'], false, { kind: 'value of "auth"', value: 'ann' }],
+    ['the value of a secret-named pair', ['env', 0, 'value'], false, { kind: 'value of "DB_PASSWORD"', value: 'hunter2' }],
+    ['the name of that pair', ['env', 0, 'name'], false, null],
   ])('%s', (_name, path, key, expected) => {
     expect(findMaskedSecret(args, path, key)).toEqual(expected);
   });
