@@ -1,7 +1,16 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable, Writable } from 'node:stream';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { isJSONRPCRequest, isJSONRPCResultResponse, type JSONRPCMessage, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  ErrorCode,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { ZUpstreamName } from '../config/schema';
 
@@ -23,6 +32,10 @@ export type Bridge = { done: Promise<number>; stop(): Promise<number> };
 
 /** How long to wait for the gateway to acknowledge the end of the session before exiting anyway. */
 const TERMINATE_TIMEOUT_MS = 2000;
+/** How long a new session's initialize may take before the bridge gives up. */
+const RENEW_TIMEOUT_MS = 30_000;
+/** After a response stream ends, how long its last event has to reach the host before its requests count as lost. */
+const STREAM_END_GRACE_MS = 200;
 
 function isUnauthorized(error: unknown): boolean {
   return error instanceof StreamableHTTPError && error.code === 401;
@@ -30,6 +43,69 @@ function isUnauthorized(error: unknown): boolean {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The gateway's own words for a refused POST (its JSON-RPC error), else the HTTP error. */
+function refusalText(error: unknown): string {
+  const text = describe(error);
+  const body = /Error POSTing to endpoint: (\{.*\})\s*$/s.exec(text)?.[1];
+  try {
+    const message = (JSON.parse(body ?? '') as { error?: { message?: unknown } }).error?.message;
+    if (typeof message === 'string') return message;
+  } catch {}
+  return text;
+}
+
+/** The ids of the requests in a POST body (one message or a batch). */
+function requestIds(body: unknown): RequestId[] {
+  if (typeof body !== 'string') return [];
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    return (Array.isArray(parsed) ? parsed : [parsed])
+      .filter((m): m is JSONRPCRequest => typeof m === 'object' && m !== null && 'method' in m && 'id' in m)
+      .map((m) => m.id);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * `fetch`, telling `onEnd` the request ids of a POST once its response stream (SSE) has ended,
+ * however it ended: a held call's answer comes on such a stream, minutes later, and a dropped
+ * connection (the gateway restarted, a proxy timed out) must not leave the host waiting forever.
+ */
+function watchingStreams(onEnd: (ids: RequestId[]) => void): FetchLike {
+  return async (url, init) => {
+    const response = await fetch(url, init);
+    const ids = init?.method === 'POST' ? requestIds(init.body) : [];
+    if (ids.length === 0 || !response.body || !response.headers.get('content-type')?.includes('text/event-stream')) return response;
+    const reader = response.body.getReader();
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      onEnd(ids);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            controller.close();
+            end();
+          } else controller.enqueue(value);
+        } catch (error) {
+          controller.error(error);
+          end();
+        }
+      },
+      cancel(reason) {
+        end();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
 }
 
 /**
@@ -45,7 +121,6 @@ export function connect(options: ConnectOptions): Bridge {
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const endpoint = new URL(`${url.replace(/\/+$/, '')}/mcp/${encodeURIComponent(upstream)}`);
-  const http = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
   const stdio = new StdioServerTransport(stdin, stdout);
 
   let resolveDone!: (code: number) => void;
@@ -79,39 +154,132 @@ export function connect(options: ConnectOptions): Bridge {
       `airlock connect: the gateway at ${endpoint.origin} refused the agent token (401): check --token / AIRLOCK_TOKEN, or whether the agent was revoked`,
     );
 
+  // The host's requests not yet answered: each gets exactly one answer, the gateway's or, if
+  // the connection it was to come on ends first, an error saying so.
+  const unanswered = new Set<RequestId>();
+  const answerError = (id: RequestId, message: string) => {
+    if (!unanswered.delete(id) || finishing) return;
+    void stdio.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message } });
+  };
+  const streamEnded = (ids: RequestId[]) => {
+    // its last event may still be on its way to the host through the transport's parser
+    setTimeout(() => {
+      for (const id of ids) {
+        answerError(
+          id,
+          `the connection to the Airlock gateway at ${endpoint.origin} ended before its answer; if it was a tool call, it may or may not have run (check Airlock before retrying)`,
+        );
+      }
+    }, STREAM_END_GRACE_MS).unref();
+  };
+
+  // Airlock's own requests to the gateway (a new session's initialize), answered here only
+  const internal = new Map<RequestId, (message: JSONRPCMessage) => void>();
+  const initializeIds = new Set<RequestId>();
+  /** The host's initialize, replayed when the gateway has forgotten the session. */
+  let initialize: JSONRPCRequest | undefined;
+
+  const open = (): StreamableHTTPClientTransport => {
+    const transport = new StreamableHTTPClientTransport(endpoint, {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      fetch: watchingStreams(streamEnded),
+    });
+    transport.onmessage = (message: JSONRPCMessage) => {
+      const id = 'id' in message && ('result' in message || 'error' in message) ? message.id : undefined;
+      const own = id === undefined ? undefined : internal.get(id);
+      if (own && id !== undefined) {
+        internal.delete(id);
+        return own(message);
+      }
+      if (isJSONRPCResultResponse(message) && initializeIds.delete(message.id)) {
+        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
+        if (typeof version === 'string') transport.setProtocolVersion(version);
+      }
+      if (id !== undefined) unanswered.delete(id);
+      void stdio.send(message);
+    };
+    transport.onerror = (error) => {
+      if (isUnauthorized(error)) return void refused();
+      if (!finishing && transport === http) log(`airlock connect: ${describe(error)}`);
+    };
+    return transport;
+  };
+  let http = open();
+
+  /**
+   * The gateway answered 404: it no longer knows the session (it restarted, or closed the session
+   * when idle). MCP asks the client to start a new one: the host's initialize is replayed, its
+   * answer kept here, and the host carries on; calls of the old session were ended with it.
+   */
+  let renewing: Promise<void> | null = null;
+  const renew = (stale: StreamableHTTPClientTransport): Promise<void> => {
+    if (http !== stale) return renewing ?? Promise.resolve();
+    renewing = (async () => {
+      log('airlock connect: the gateway no longer knows this session (404); starting a new one');
+      const fresh = open();
+      http = fresh;
+      void stale.close().catch(() => {});
+      await fresh.start();
+      const id = `airlock-connect-${randomUUID()}`;
+      const answer = new Promise<JSONRPCMessage>((resolve, reject) => {
+        internal.set(id, resolve);
+        setTimeout(() => reject(new Error('the gateway did not answer initialize')), RENEW_TIMEOUT_MS).unref();
+      });
+      await fresh.send({ ...(initialize as JSONRPCRequest), id });
+      const result = await answer;
+      if (!isJSONRPCResultResponse(result)) throw new Error(`the gateway refused initialize: ${JSON.stringify(result)}`);
+      const version = (result.result as { protocolVersion?: unknown }).protocolVersion;
+      if (typeof version === 'string') fresh.setProtocolVersion(version);
+      await fresh.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    })();
+    renewing.then(
+      () => {
+        renewing = null;
+      },
+      (error) => void finish(1, `airlock connect: the gateway ended this session, and a new one could not be started: ${describe(error)}`),
+    );
+    return renewing;
+  };
+
+  /** Send on the current session; a 404 (session gone) renews it and sends again, once. */
+  const relay = async (message: JSONRPCMessage): Promise<void> => {
+    await renewing;
+    const transport = http;
+    try {
+      await transport.send(message);
+    } catch (error) {
+      const gone = error instanceof StreamableHTTPError && error.code === 404 && transport.sessionId !== undefined;
+      if (!gone || !initialize || (isJSONRPCRequest(message) && message.method === 'initialize')) throw error;
+      await renew(transport);
+      await http.send(message);
+    }
+  };
+
   // Requests sent before the initialize response would carry no session id: hold them until it arrives.
   let afterInitialize: Promise<void> = Promise.resolve();
-  const initializeIds = new Set<RequestId>();
 
   stdio.onmessage = (message: JSONRPCMessage) => {
     const isRequest = isJSONRPCRequest(message);
     const isInitialize = isRequest && message.method === 'initialize';
-    if (isInitialize) initializeIds.add(message.id);
-    const sent = afterInitialize.then(() => http.send(message));
+    if (isInitialize) {
+      initializeIds.add(message.id);
+      initialize = message;
+    }
+    if (isRequest) unanswered.add(message.id);
+    const sent = afterInitialize.then(() => relay(message));
     if (isInitialize) afterInitialize = sent.catch(() => {});
-    sent.catch(() => {
+    sent.catch((error) => {
       // the transport already reported the error through onerror; a request still needs an answer
       if (finishing || !isRequest) return;
-      void stdio.send({
-        jsonrpc: '2.0',
-        id: message.id,
-        error: { code: -32000, message: `Airlock gateway ${endpoint.origin} did not accept the request` },
-      });
+      answerError(
+        message.id,
+        error instanceof StreamableHTTPError && error.code > 0
+          ? `Airlock gateway ${endpoint.origin} did not accept the request: ${refusalText(error)}`
+          : `the request to the Airlock gateway at ${endpoint.origin} failed (${describe(error)}); if it was a tool call, it may or may not have run (check Airlock before retrying)`,
+      );
     });
   };
   stdio.onerror = (error) => log(`airlock connect: unreadable message on stdin: ${describe(error)}`);
-
-  http.onmessage = (message: JSONRPCMessage) => {
-    if (isJSONRPCResultResponse(message) && initializeIds.delete(message.id)) {
-      const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-      if (typeof version === 'string') http.setProtocolVersion(version);
-    }
-    void stdio.send(message);
-  };
-  http.onerror = (error) => {
-    if (isUnauthorized(error)) return void refused();
-    if (!finishing) log(`airlock connect: ${describe(error)}`);
-  };
 
   stdin.once('end', onEnd);
   stdout.on('error', onStdoutError);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -399,8 +399,8 @@ async function fakeGateway(token: string) {
 }
 
 /** `airlock connect` as a stdio host would run it; every stdout line must be a JSON-RPC message. */
-function bridge(url: string, token: string) {
-  const child = spawn(process.execPath, [BIN, 'connect', 'demo', '--url', url], {
+function bridge(url: string, token: string, upstream = 'demo') {
+  const child = spawn(process.execPath, [BIN, 'connect', upstream, '--url', url], {
     env: { ...process.env, AIRLOCK_TOKEN: token },
     stdio: 'pipe',
   });
@@ -494,6 +494,114 @@ describe('airlock connect', () => {
     const host = bridge('http://127.0.0.1:9', '');
     expect(await host.exited).toBe(1);
     expect(host.stderr()).toMatch(/agent token is required/);
+  });
+});
+
+/** A TCP relay to `target` whose connections a test can cut, as a restarting proxy or NAT would. */
+async function severableProxy(target: string) {
+  const { port, hostname } = new URL(target);
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket)).on('error', () => {});
+  };
+  const server = createTcpServer((client) => {
+    const upstream = tcpConnect(Number(port), hostname);
+    track(client);
+    track(upstream);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sever: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((done) => server.close(done));
+    },
+  };
+}
+
+describe('airlock connect through Airlock', () => {
+  let h: TestAirlock;
+  let token: string;
+  beforeAll(async () => {
+    h = await startTestAirlock('pglite', { rules: [{ id: 'payments', tool: 'pay', action: 'require_approval', timeoutSeconds: 60 }] });
+    token = await h.agent((await h.person('approver')).email);
+  });
+  afterAll(() => h?.close());
+
+  const initialize = {
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'stdio-host', version: '1.0.0' } },
+  };
+  const lookup = (id: number, key: string) => ({ id, method: 'tools/call', params: { name: 'lookup', arguments: { key } } });
+  /** The next message that answers a request (notifications skipped). */
+  const answer = async (host: ReturnType<typeof bridge>) => {
+    for (;;) {
+      const message = await host.next();
+      if ('id' in message && ('result' in message || 'error' in message)) return message;
+    }
+  };
+
+  it('starts a new session when the gateway no longer knows its own (404), and the host carries on', async () => {
+    const host = bridge(h.url, token, 'fixture');
+    host.send(initialize);
+    await answer(host);
+    host.send({ method: 'notifications/initialized' });
+    host.send(lookup(2, 'before'));
+    expect(await answer(host)).toMatchObject({ id: 2, result: { content: [{ text: 'value of before' }] } });
+    const [first] = (await searchAudit(h.t.database.orm, { type: 'tool.allowed', limit: 1 })).events;
+    // the gateway ends the session, as it does when one is idle past sessions.idleMinutes or when it restarts
+    await h.airlock.gateway.session(first.sessionId ?? '')?.close('closed by the test');
+    host.send(lookup(3, 'after'));
+    expect(await answer(host)).toMatchObject({ id: 3, result: { content: [{ text: 'value of after' }] } });
+    expect(host.stderr()).toContain('no longer knows this session (404); starting a new one');
+    const [second] = (await searchAudit(h.t.database.orm, { type: 'tool.allowed', limit: 1 })).events;
+    expect(second.sessionId).not.toBe(first.sessionId);
+    host.end();
+    expect(await host.exited).toBe(0);
+  });
+
+  it('answers a held call whose connection drops with an error, rather than leaving the host waiting', async () => {
+    const proxy = await severableProxy(h.url);
+    try {
+      const host = bridge(proxy.url, token, 'fixture');
+      host.send(initialize);
+      await answer(host);
+      host.send({ method: 'notifications/initialized' });
+      host.send({ id: 2, method: 'tools/call', params: { name: 'pay', arguments: { to: 'dropped', amount: 1 } } });
+      const request = await h.pending({ tool: 'pay' });
+      // its answer's stream is open: the gateway has said the call awaits approval
+      expect(await host.next()).toMatchObject({ method: 'notifications/message' });
+      proxy.sever();
+      const lost = await answer(host);
+      expect(lost).toMatchObject({ id: 2, error: { code: -32000 } });
+      expect((lost.error as { message: string }).message).toContain('ended before its answer');
+      // the gateway saw the agent go: the call is cancelled, and never runs
+      await eventually(async () => {
+        const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+        return row.status === 'cancelled';
+      });
+      expect(h.executions().filter((e) => e.tool === 'pay')).toEqual([]);
+      host.end();
+      expect(await host.exited).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('passes on the gateway’s own reason when it refuses a request', async () => {
+    const host = bridge(h.url, token, 'no-such-upstream');
+    host.send(initialize);
+    const refused = await answer(host);
+    expect(refused).toMatchObject({ id: 1, error: { code: -32000 } });
+    expect((refused.error as { message: string }).message).toMatch(/did not accept the request: .*no-such-upstream/);
+    host.end();
+    await host.exited;
   });
 });
 
