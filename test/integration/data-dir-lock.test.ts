@@ -9,21 +9,30 @@ const child = join(root, 'test/fixtures/lock-child.ts');
 const base = mkdtempSync(join(tmpdir(), 'airlock-lock-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-/** Two processes that take the lock of `dir` at the same moment: what each printed. */
-function race(dir: string, at: number): Promise<string[]> {
-  return Promise.all(
-    [0, 1].map(
-      () =>
+/**
+ * Two processes that take the lock of `dir` at the same moment: what each printed. A process
+ * that got the lock keeps it until both have answered (its stdin ends), so one that comes late
+ * still meets a live holder and not a released lock.
+ */
+async function race(dir: string, at: number): Promise<string[]> {
+  const racers = [0, 1].map(() => spawn(process.execPath, ['--import', 'tsx', child, dir, String(at)], { cwd: root }));
+  const closed = racers.map((racer) => new Promise((resolve) => racer.on('close', resolve)));
+  const printed = await Promise.all(
+    racers.map(
+      (racer) =>
         new Promise<string>((resolve) => {
-          const racer = spawn(process.execPath, ['--import', 'tsx', child, dir, String(at)], { cwd: root });
           let out = '';
           racer.stdout.on('data', (chunk) => {
             out += chunk;
+            resolve(out);
           });
           racer.on('close', () => resolve(out));
         }),
     ),
   );
+  for (const racer of racers) racer.stdin.end();
+  await Promise.all(closed);
+  return printed;
 }
 
 /** A pid no process has now: one that just exited. */
