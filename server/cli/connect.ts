@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -131,8 +132,10 @@ export function connect(options: ConnectOptions): Bridge {
   const finish = (code: number, message?: string): Promise<number> => {
     finishing ??= (async () => {
       if (message) log(message);
-      stdin.off('end', onEnd);
+      lines.off('close', onEnd);
       stdout.off('error', onStdoutError);
+      lines.close();
+      stdin.pause();
       await stdio.close().catch(() => {});
       // tell the gateway the session is over, so a call still held for approval is cancelled
       if (code === 0) {
@@ -242,14 +245,14 @@ export function connect(options: ConnectOptions): Bridge {
   };
 
   /** Send on the current session; a 404 (session gone) renews it and sends again, once. */
-  const relay = async (message: JSONRPCMessage): Promise<void> => {
+  const relay = async (message: JSONRPCMessage | JSONRPCMessage[]): Promise<void> => {
     await renewing;
     const transport = http;
     try {
       await transport.send(message);
     } catch (error) {
       const gone = error instanceof StreamableHTTPError && error.code === 404 && transport.sessionId !== undefined;
-      if (!gone || !initialize || (isJSONRPCRequest(message) && message.method === 'initialize')) throw error;
+      if (!gone || !initialize || (!Array.isArray(message) && isJSONRPCRequest(message) && message.method === 'initialize')) throw error;
       await renew(transport);
       await http.send(message);
     }
@@ -258,35 +261,77 @@ export function connect(options: ConnectOptions): Bridge {
   // Requests sent before the initialize response would carry no session id: hold them until it arrives.
   let afterInitialize: Promise<void> = Promise.resolve();
 
-  stdio.onmessage = (message: JSONRPCMessage) => {
-    const isRequest = isJSONRPCRequest(message);
-    const isInitialize = isRequest && message.method === 'initialize';
+  /**
+   * Each request's POST, settled once the gateway has it (its answer's stream began, or the
+   * answer came): a cancellation waits for its request's POST, since a stdio host expects its
+   * messages to arrive in order, and the gateway ignores a cancellation of a call it never saw.
+   */
+  const posted = new Map<RequestId, Promise<void>>();
+
+  const fromHost = (message: JSONRPCMessage | JSONRPCMessage[]) => {
+    const single = Array.isArray(message) ? undefined : message;
+    // by shape, not the SDK's strict schema: a request with a key it does not know still needs its answer
+    const requests = (Array.isArray(message) ? message : [message]).filter(
+      (m): m is JSONRPCRequest => typeof m === 'object' && m !== null && 'method' in m && 'id' in m,
+    );
+    const isInitialize = single !== undefined && isJSONRPCRequest(single) && single.method === 'initialize';
     if (isInitialize) {
-      initializeIds.add(message.id);
-      initialize = message;
+      initializeIds.add(single.id);
+      initialize = single;
     }
-    if (isRequest) unanswered.add(message.id);
-    const sent = afterInitialize.then(() => relay(message));
+    for (const request of requests) unanswered.add(request.id);
+    const cancelled =
+      single && 'method' in single && single.method === 'notifications/cancelled'
+        ? posted.get((single.params as { requestId?: RequestId } | undefined)?.requestId ?? '')
+        : undefined;
+    const sent = (cancelled ?? afterInitialize).then(() => relay(message));
     if (isInitialize) afterInitialize = sent.catch(() => {});
+    const settled = sent.catch(() => {});
+    for (const request of requests) {
+      posted.set(request.id, settled);
+      void settled.then(() => setTimeout(() => posted.delete(request.id), 10_000).unref());
+    }
     sent.catch((error) => {
       // the transport already reported the error through onerror; a request still needs an answer
-      if (finishing || !isRequest) return;
-      answerError(
-        message.id,
-        error instanceof StreamableHTTPError && error.code > 0
-          ? `Airlock gateway ${endpoint.origin} did not accept the request: ${refusalText(error)}`
-          : `the request to the Airlock gateway at ${endpoint.origin} failed (${describe(error)}); if it was a tool call, it may or may not have run (check Airlock before retrying)`,
-      );
+      if (finishing) return;
+      for (const request of requests) {
+        answerError(
+          request.id,
+          error instanceof StreamableHTTPError && (error.code ?? 0) > 0
+            ? `Airlock gateway ${endpoint.origin} did not accept the request: ${refusalText(error)}`
+            : `the request to the Airlock gateway at ${endpoint.origin} failed (${describe(error)}); if it was a tool call, it may or may not have run (check Airlock before retrying)`,
+        );
+      }
     });
   };
-  stdio.onerror = (error) => log(`airlock connect: unreadable message on stdin: ${describe(error)}`);
 
-  stdin.once('end', onEnd);
+  // stdin is read here, not by the SDK's stdio transport: that one drops a line its schema does not
+  // accept (a key it does not know, a batch) without a word, and the host would wait for an answer
+  // forever. Every JSON object or array goes to the gateway as it is, which judges it.
+  const lines = createInterface({ input: stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  lines.on('line', (line) => {
+    if (finishing || line.trim() === '') return;
+    let message: unknown;
+    try {
+      message = JSON.parse(line);
+    } catch {
+      log('airlock connect: a line on stdin is not JSON; answered with a parse error');
+      void stdio.send({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.ParseError, message: 'Parse error: not JSON' } } as never);
+      return;
+    }
+    if (typeof message !== 'object' || message === null) {
+      void stdio.send({ jsonrpc: '2.0', id: null, error: { code: ErrorCode.InvalidRequest, message: 'Invalid Request' } } as never);
+      return;
+    }
+    fromHost(message as JSONRPCMessage | JSONRPCMessage[]);
+  });
+
+  // (its 'close' comes from stdin's end here, and from finish() itself)
+  lines.once('close', onEnd);
   stdout.on('error', onStdoutError);
   void (async () => {
     try {
       await http.start();
-      await stdio.start();
     } catch (error) {
       await finish(1, `airlock connect: ${describe(error)}`);
     }

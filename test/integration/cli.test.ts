@@ -420,6 +420,7 @@ function bridge(url: string, token: string, upstream = 'demo') {
   const exited = new Promise<number | null>((done) => child.on('close', done));
   return {
     send: (message: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', ...message })}\n`),
+    write: (text: string) => child.stdin.write(text),
     next: () => {
       const queued = received.shift();
       return queued ? Promise.resolve(queued) : new Promise<Record<string, unknown>>((done) => waiting.push(done));
@@ -592,6 +593,41 @@ describe('airlock connect through Airlock', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('sends a cancellation after its call, even when the host writes both at once', async () => {
+    const host = bridge(h.url, token, 'fixture');
+    host.send(initialize);
+    await answer(host);
+    host.send({ method: 'notifications/initialized' });
+    const call = { jsonrpc: '2.0', id: 'at-once', method: 'tools/call', params: { name: 'pay', arguments: { to: 'at-once', amount: 1 } } };
+    const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'at-once', reason: 'changed my mind' } };
+    host.write(`${JSON.stringify(call)}\n${JSON.stringify(cancel)}\n`);
+    // the gateway got the cancellation after the call: it ends cancelled, and never runs
+    const row = await eventually(async () => {
+      const rows = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'pay'));
+      return rows.find((r) => (r.arguments as { to?: string }).to === 'at-once' && r.status !== 'pending');
+    });
+    expect(row.status).toBe('cancelled');
+    expect(h.executions().filter((e) => e.tool === 'pay')).toEqual([]);
+    host.end();
+    expect(await host.exited).toBe(0);
+  });
+
+  it('answers every line it cannot relay as a request, rather than dropping it', async () => {
+    const host = bridge(h.url, token, 'fixture');
+    host.send(initialize);
+    await answer(host);
+    host.send({ method: 'notifications/initialized' });
+    host.write('this is not JSON\n');
+    expect(await answer(host)).toMatchObject({ id: null, error: { code: -32700 } });
+    // a key JSON-RPC does not define: the gateway judges it, and the host gets its answer
+    host.send({ id: 7, method: 'tools/list', params: {}, 'x-trace': 'abc' });
+    expect(await answer(host)).toMatchObject({ id: 7, error: { code: -32000 } });
+    host.send(lookup(8, 'still here'));
+    expect(await answer(host)).toMatchObject({ id: 8, result: { content: [{ text: 'value of still here' }] } });
+    host.end();
+    expect(await host.exited).toBe(0);
   });
 
   it('passes on the gateway’s own reason when it refuses a request', async () => {
