@@ -1,5 +1,5 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
-import { claimExecution, closeRequest, createRequest } from '../approvals/lifecycle';
+import { claimExecution, createRequest } from '../approvals/lifecycle';
 import type { ApprovalRequest, Outcome } from '../approvals/types';
 import { digest, NotCanonicalError } from '../lib/digest';
 import { log } from '../lib/log';
@@ -106,17 +106,13 @@ export async function holdCall(
   }
 
   if (outcome === 'cancelled') {
-    context.holds.forget(approval.id);
-    // the request is not held any more, so even if this update fails it can never run
-    const closed = await closeRequest(context.database, {
-      id: approval.id,
-      status: 'cancelled',
-      reason: cancelReason,
-      actor: { type: 'agent', id: session.agent.id },
-    }).catch((error) => {
-      log.warn('gateway: could not mark a request cancelled', { id: approval.id, error: String(error) });
-      return false;
-    });
+    // the request is not held any more, so even if this update fails it can never run (and it is retried)
+    const closed = await context.holds
+      .cancel({ id: approval.id, reason: cancelReason, actor: { type: 'agent', id: session.agent.id }, expiresAt: approval.expiresAt })
+      .catch((error) => {
+        log.warn('gateway: could not mark a request cancelled; retrying', { id: approval.id, error: String(error) });
+        return false;
+      });
     // decided meanwhile (or not updated): the call's own cancellation event records why it did not run
     if (!closed) return session.endCancelled(request.id, { tool: approval.tool, callId, approvalId: approval.id });
     // MCP: a call the agent cancelled gets no response; one cancelled by the session's end is refused, now

@@ -1,8 +1,12 @@
 import type { Database } from '../../db/database';
 import { closeRequest, loadOutcomes } from '../approvals/lifecycle';
 import { APPROVALS_CHANNEL, type Outcome, parseApprovalNotice } from '../approvals/types';
+import type { AuditActor } from '../audit/append';
+import { log } from '../lib/log';
 
 type Waiter = { resolve: (outcome: Outcome) => void; timer: NodeJS.Timeout; announced?: (status: string) => void };
+
+export type Cancellation = { id: string; reason: string; actor: AuditActor; expiresAt: Date };
 
 export type HoldRegistryOptions = {
   /** Backstop re-check of every held request, for a lost NOTIFY (ms). */
@@ -16,6 +20,8 @@ export type HoldRegistryOptions = {
  */
 export class HoldRegistry {
   private readonly waiters = new Map<string, Waiter>();
+  /** Cancellations the database did not take: retried by the re-check until it does, or the request expires. */
+  private readonly unrecorded = new Map<string, Cancellation>();
   private unlisten?: () => Promise<void>;
   private recheckTimer?: NodeJS.Timeout;
 
@@ -37,7 +43,10 @@ export class HoldRegistry {
       },
       () => void this.check([...this.waiters.keys()]),
     );
-    this.recheckTimer = setInterval(() => void this.check([...this.waiters.keys()]), this.options.recheckMs ?? 2000);
+    this.recheckTimer = setInterval(() => {
+      void this.check([...this.waiters.keys()]);
+      void this.retryCancellations();
+    }, this.options.recheckMs ?? 2000);
     this.recheckTimer.unref();
   }
 
@@ -64,6 +73,39 @@ export class HoldRegistry {
     if (!waiter) return;
     clearTimeout(waiter.timer);
     this.waiters.delete(id);
+  }
+
+  /**
+   * Cancel a request no call waits on any more: true when this changed it, false when it was
+   * decided first. When the database fails, the cancellation is retried (the error is still
+   * thrown: the call ends unrun either way), so the request does not stay approvable until it
+   * expires, for a result nobody would receive.
+   */
+  async cancel(cancellation: Cancellation): Promise<boolean> {
+    this.forget(cancellation.id);
+    try {
+      return await closeRequest(this.database, { ...cancellation, status: 'cancelled' });
+    } catch (error) {
+      this.unrecorded.set(cancellation.id, cancellation);
+      throw error;
+    }
+  }
+
+  private async retryCancellations(): Promise<void> {
+    for (const [id, cancellation] of this.unrecorded) {
+      // past its deadline the expiry sweep closes it
+      if (cancellation.expiresAt.getTime() <= Date.now()) {
+        this.unrecorded.delete(id);
+        continue;
+      }
+      try {
+        await closeRequest(this.database, { ...cancellation, status: 'cancelled' });
+        this.unrecorded.delete(id);
+      } catch (error) {
+        log.debug('gateway: a cancellation is still not recorded', { id, error: String(error) });
+        return; // the database is still failing: the next re-check tries again
+      }
+    }
   }
 
   private async expire(id: string): Promise<void> {

@@ -204,6 +204,41 @@ describe.each(backends())('gateway on %s', (backend) => {
     expect(payCalls()).toHaveLength(before);
   });
 
+  it('a cancellation the database fails to record is retried, so the request does not stay approvable', async () => {
+    const client = await h.connect(token);
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'pay', arguments: { to: 'retry-cancel', amount: 3 } }, CallToolResultSchema, {
+      signal: abort.signal,
+    });
+    const request = await h.pending({ tool: 'pay' });
+    // the database refuses to cancel this request, for now (a failover, a full disk)
+    await h.t.database.orm.execute(sql`create function test_fail_cancel() returns trigger language plpgsql
+      as $$ begin raise exception 'cancellation refused by the test'; end $$`);
+    await h.t.database.orm.execute(
+      sql.raw(`create trigger test_fail_cancel before update on approval_requests for each row
+        when (new.status = 'cancelled' and old.id = '${request.id}') execute function test_fail_cancel()`),
+    );
+    try {
+      abort.abort('changed my mind');
+      await expect(call).rejects.toThrow();
+      await sleep(1500);
+      const [held] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      expect(held.status).toBe('pending');
+    } finally {
+      await h.t.database.orm.execute(sql`drop trigger test_fail_cancel on approval_requests`);
+      await h.t.database.orm.execute(sql`drop function test_fail_cancel()`);
+    }
+    // the database takes it again: the cancellation lands, and nobody can approve the call any more
+    await eventually(async () => {
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.id, request.id));
+      return row.status === 'cancelled';
+    });
+    await expect(decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' })).rejects.toMatchObject({
+      code: 'conflict',
+    });
+    expect(paysTo('retry-cancel')).toEqual([]);
+  });
+
   it('cancels held calls when the agent closes its session', async () => {
     const client = await h.connect(token);
     const call = client.callTool({ name: 'pay', arguments: { to: 'closed', amount: 4 } }).catch((e: Error) => e);
