@@ -32,6 +32,8 @@ export async function decide(database: Database, options: DecideOptions): Promis
         ownerId: agents.ownerId,
         reviewerRole: sql<Role | null>`(select ${users.role} from ${users} where ${users.id} = ${user.id})`,
         reviewerDisabled: sql<boolean | null>`(select ${users.disabled} from ${users} where ${users.id} = ${user.id})`,
+        // by the database's clock, which every instance shares
+        expired: sql<boolean>`${approvalRequests.expiresAt} <= now()`,
       })
       .from(approvalRequests)
       .innerJoin(agents, eq(agents.id, approvalRequests.agentId))
@@ -42,7 +44,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
     const reviewer = { id: user.id, role: row.reviewerRole };
     const request = row.request;
     if (request.status !== 'pending') throw new AirlockError('conflict', `this request is already ${request.status}`);
-    if (request.expiresAt.getTime() <= Date.now()) throw new AirlockError('conflict', 'this request has expired');
+    if (row.expired) throw new AirlockError('conflict', 'this request has expired');
 
     const rule = request.rule as RuleSnapshot;
     const rights = reviewRights({ reviewer, request: { ...request, rule }, ownerId: row.ownerId });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, eq, inArray, isNull, lt, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database, Executor } from '../../db/database';
 import { agents, approvalRequests, users } from '../../db/schema';
 import { type AppendNotify, type AuditActor, type AuditInput, appendAudit, appendAuditIfChanged } from '../audit/append';
@@ -35,7 +35,6 @@ export type CreateRequestOptions = {
 
 /** Persist a held call as a pending approval request, audited in the same transaction. */
 export async function createRequest(database: Database, options: CreateRequestOptions): Promise<ApprovalRequest> {
-  const now = new Date();
   const definition = (options.toolDefinition ?? {}) as { description?: string; annotations?: ToolAnnotations };
   const risk = assessRisk({ annotations: definition.annotations, description: definition.description, arguments: options.arguments ?? {} });
   const row = {
@@ -62,8 +61,9 @@ export async function createRequest(database: Database, options: CreateRequestOp
     requiredApprovals: options.verdict.quorum,
     riskLevel: risk.level,
     riskFlags: risk.flags,
-    createdAt: now,
-    expiresAt: new Date(now.getTime() + options.verdict.timeoutSeconds * 1000),
+    // the database's clock, not this process's: every instance then agrees when a request expires
+    createdAt: sql`now()`,
+    expiresAt: sql`now() + make_interval(secs => ${options.verdict.timeoutSeconds})`,
     holder: options.holder,
   };
   return database.orm.transaction(async (tx) => {
@@ -85,7 +85,7 @@ export async function createRequest(database: Database, options: CreateRequestOp
           rule: row.rule,
           quorum: row.requiredApprovals,
           risk,
-          expiresAt: row.expiresAt.toISOString(),
+          expiresAt: created.expiresAt.toISOString(),
         },
       },
       approvalNotice(row.id, 'pending'),
@@ -105,7 +105,14 @@ export async function closeRequest(
   const close = database.orm
     .update(approvalRequests)
     .set({ status, reason, decidedAt: new Date() })
-    .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'pending')))
+    .where(
+      and(
+        eq(approvalRequests.id, id),
+        eq(approvalRequests.status, 'pending'),
+        // by the database's clock: a process whose clock runs ahead expires nothing early
+        status === 'expired' ? lte(approvalRequests.expiresAt, sql`now()`) : undefined,
+      ),
+    )
     .returning({ id: approvalRequests.id });
   // one statement: the status, its audit row and the notification commit together, or nothing does
   const events = await appendAuditIfChanged(
@@ -172,7 +179,7 @@ export async function expireOverdue(database: Database): Promise<string[]> {
   const overdue = await database.orm
     .select({ id: approvalRequests.id })
     .from(approvalRequests)
-    .where(and(eq(approvalRequests.status, 'pending'), lt(approvalRequests.expiresAt, new Date())))
+    .where(and(eq(approvalRequests.status, 'pending'), lte(approvalRequests.expiresAt, sql`now()`)))
     .limit(500);
   const expired: string[] = [];
   for (const { id } of overdue) {

@@ -109,15 +109,19 @@ export class HoldRegistry {
   }
 
   private async expire(id: string): Promise<void> {
+    const again = () => {
+      const waiter = this.waiters.get(id);
+      if (waiter) waiter.timer = setTimeout(() => void this.expire(id), 1000);
+    };
     try {
       await closeRequest(this.database, { id, status: 'expired', reason: 'no decision before the deadline', actor: { type: 'system' } });
     } catch {
-      // database unreachable: the re-check retries; the call stays held, never executed
-      const waiter = this.waiters.get(id);
-      if (waiter) waiter.timer = setTimeout(() => void this.expire(id), 1000);
-      return;
+      // database unreachable: tried again; the call stays held, never executed
+      return again();
     }
     await this.check([id]);
+    // still pending: this process's clock ran ahead of the database's, which decides the deadline
+    again();
   }
 
   /** Read outcomes from the database and release the waiters whose request is settled. */

@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { and, eq, sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { approvalRequests, auditEvents } from '../../db/schema';
 import { decide } from '../../server/approvals/decide';
+import { expireOverdue } from '../../server/approvals/lifecycle';
 import { getRequestDetail } from '../../server/approvals/queries';
 import { getQueueItem } from '../../server/approvals/queue';
 import { searchAudit } from '../../server/audit/search';
@@ -812,6 +813,29 @@ describe.runIf(backends().includes('postgres'))('an approved call the agent canc
         text: 'no: the agent cancelled it as it was being sent; the approval is used up',
       });
     } finally {
+      await h.close();
+    }
+  });
+});
+
+// several instances, each with its own clock, share one PostgreSQL (PGlite lives in its process, on its clock)
+describe.runIf(backends().includes('postgres'))('an Airlock instance whose clock runs an hour ahead of PostgreSQL’s', () => {
+  it('expires no held call early, and reviewers can still decide there: the database’s clock sets deadlines', async () => {
+    const h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', timeoutSeconds: 60 }] });
+    try {
+      const owner = await h.person('approver');
+      const reviewer = await h.person('approver');
+      const client = await h.connect(await h.agent(owner.email));
+      const call = client.callTool({ name: 'pay', arguments: { to: 'skewed', amount: 1 } });
+      const request = await h.pending({ tool: 'pay' });
+      // another instance, whose clock runs an hour ahead, sweeps for overdue requests and takes decisions
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 3_600_000);
+      expect(await expireOverdue(h.t.database)).toEqual([]);
+      await decide(h.t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve' });
+      expect(callText(await call)).toBe('paid 1 to skewed');
+    } finally {
+      vi.useRealTimers();
       await h.close();
     }
   });
