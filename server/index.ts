@@ -11,6 +11,7 @@ import { loadConfig, missingCommands } from './config/load';
 import type { Config } from './config/schema';
 import { syncPolicy, syncUpstreams } from './config/sync';
 import { Gateway } from './gateway/gateway';
+import { stampClientIp } from './http/client-ip';
 import { type DirectRoutes, directRoutes } from './http/direct';
 import { isAirlockError } from './lib/errors';
 import { log } from './lib/log';
@@ -89,6 +90,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
   let gateway: Gateway | undefined;
   let realtime: Realtime | undefined;
 
+  const trustProxy = /^(1|true)$/i.test(process.env.AIRLOCK_TRUST_PROXY ?? '');
   const server: Server = createServer((req, res) => {
     const path = req.url ?? '/';
     if (path === '/api/health' || path.startsWith('/api/health?')) return health(res, ready);
@@ -97,6 +99,7 @@ export async function startAirlock(options: StartOptions = {}): Promise<Airlock>
       return void gateway.handle(req, res);
     }
     if (!requestHandler) return unavailable(res);
+    stampClientIp(req, trustProxy);
     if (direct?.(req, res)) return;
     void requestHandler(req, res).catch((error) => {
       log.error('console request failed', { error: String(error) });

@@ -6,6 +6,7 @@ import type { CredentialsConfig } from 'next-auth/providers/credentials';
 import type { OAuthConfig } from 'next-auth/providers/oauth';
 import type { Database } from '../../db/database';
 import { appendAudit } from '../audit/append';
+import { CLIENT_IP_HEADER } from '../http/client-ip';
 import { AirlockError } from '../lib/errors';
 import { type DatabaseOrExecutor, inTransaction } from './executor';
 import { SECURE_SESSION_COOKIE, SESSION_COOKIE, type SessionUser, sessionOutlived, toSessionUser } from './session';
@@ -167,7 +168,7 @@ export function authOptions(getDb: () => Database, config: AuthOptionsConfig = {
       const user = await authenticatePassword(getDb(), {
         email: input?.email ?? '',
         password: input?.password ?? '',
-        client: { ip: header(req?.headers, 'x-forwarded-for'), userAgent: header(req?.headers, 'user-agent') },
+        client: { ip: header(req?.headers, CLIENT_IP_HEADER), userAgent: header(req?.headers, 'user-agent') },
       });
       return user ? { id: user.id, email: user.email, name: user.name } : null;
     },

@@ -213,8 +213,9 @@ export async function authenticatePassword(
   let failure: SignInFailure | null = null;
   if (normalized === '' || !parsedPassword.success) {
     failure = 'invalid_input';
-  } else if (throttled(normalized)) {
-    // online guessing: after 10 failures in 15 minutes an account takes no more attempts for a while
+  } else if (throttled(normalized, client?.ip)) {
+    // online guessing: after 10 failures in 15 minutes from one address (100 from all) an account
+    // takes no more attempts from it for a while
     failure = 'throttled';
   } else {
     [row] = await executor(db).select().from(users).where(eq(users.email, normalized)).limit(1);
@@ -238,28 +239,44 @@ export async function authenticatePassword(
         : { type: 'auth.sign_in', actor: { type: 'user', id: row?.id ?? null }, payload: context },
     ),
   );
-  if (failure && failure !== 'invalid_input' && failure !== 'throttled') recordFailure(normalized);
+  if (failure && failure !== 'invalid_input' && failure !== 'throttled') recordFailure(normalized, client?.ip);
   return failure || !row ? null : withoutHash(row);
 }
 
 const FAILURE_WINDOW_MS = 15 * 60_000;
+/** Failures from one address before an account stops taking its attempts: a guesser is stopped, not its owner elsewhere. */
 const MAX_FAILURES = 10;
-/** Recent failed sign-ins per email, in this process (bounded). */
+/** Failures from all addresses together: guessing spread over many addresses is bounded too. */
+const MAX_FAILURES_ANYWHERE = 100;
+const MAX_TRACKED = 10_000;
+/** Recent failed sign-ins, per email and per email and address, in this process (bounded). */
 const failures = new Map<string, number[]>();
 
-function recent(email: string): number[] {
+const keysOf = (email: string, ip: string | null | undefined) => [`${email}`, `${email}\u0000${ip ?? '?'}`];
+
+function recent(key: string): number[] {
   const cutoff = Date.now() - FAILURE_WINDOW_MS;
-  const list = (failures.get(email) ?? []).filter((at) => at > cutoff);
-  if (list.length === 0) failures.delete(email);
-  else failures.set(email, list);
+  const list = (failures.get(key) ?? []).filter((at) => at > cutoff);
+  if (list.length === 0) failures.delete(key);
+  else failures.set(key, list);
   return list;
 }
 
-function throttled(email: string): boolean {
-  return recent(email).length >= MAX_FAILURES;
+function throttled(email: string, ip: string | null | undefined): boolean {
+  const [anywhere, here] = keysOf(email, ip);
+  return recent(here).length >= MAX_FAILURES || recent(anywhere).length >= MAX_FAILURES_ANYWHERE;
 }
 
-function recordFailure(email: string): void {
-  if (failures.size > 10_000) failures.clear();
-  failures.set(email, [...recent(email), Date.now()]);
+function recordFailure(email: string, ip: string | null | undefined): void {
+  for (const key of keysOf(email, ip)) {
+    const list = [...recent(key), Date.now()];
+    // last touched goes last: when full, the entries nobody touched for longest go first (never all at
+    // once, which let junk attempts at unknown emails wipe a real account's count)
+    failures.delete(key);
+    failures.set(key, list.slice(-MAX_FAILURES_ANYWHERE));
+  }
+  for (const key of failures.keys()) {
+    if (failures.size <= MAX_TRACKED) break;
+    failures.delete(key);
+  }
 }

@@ -385,11 +385,28 @@ describe.each(backends())('auth on %s', (backend) => {
       });
     });
 
-    it('stops taking passwords for an account after 10 failures in 15 minutes', async () => {
+    it('stops taking passwords for an account from an address after 10 failures in 15 minutes, not from its owner’s', async () => {
       const email = uniqueEmail('throttle');
       await createUser(t.database, { email, role: 'approver', password: 'the right password' });
-      for (let i = 0; i < 10; i++) expect(await authenticatePassword(t.database, { email, password: `wrong guess ${i}` })).toBeNull();
-      expect(await authenticatePassword(t.database, { email, password: 'the right password' })).toBeNull();
+      const guesser = { ip: '198.51.100.9' };
+      for (let i = 0; i < 10; i++) {
+        expect(await authenticatePassword(t.database, { email, password: `wrong guess ${i}`, client: guesser })).toBeNull();
+      }
+      expect(await authenticatePassword(t.database, { email, password: 'the right password', client: guesser })).toBeNull();
+      expect(await lastEvent('auth.sign_in_failed')).toMatchObject({ payload: { email, reason: 'throttled' } });
+      // the owner, elsewhere, is not locked out by someone else's guesses
+      expect(await authenticatePassword(t.database, { email, password: 'the right password', client: { ip: '192.0.2.1' } })).toMatchObject({
+        email,
+      });
+    });
+
+    it('stops taking passwords for an account from anywhere after 100 failures from many addresses', async () => {
+      const email = uniqueEmail('spread');
+      await createUser(t.database, { email, role: 'approver', password: 'the right password' });
+      for (let i = 0; i < 100; i++) {
+        await authenticatePassword(t.database, { email, password: `wrong guess ${i}`, client: { ip: `10.0.${i >> 4}.${i}` } });
+      }
+      expect(await authenticatePassword(t.database, { email, password: 'the right password', client: { ip: '192.0.2.1' } })).toBeNull();
       expect(await lastEvent('auth.sign_in_failed')).toMatchObject({ payload: { email, reason: 'throttled' } });
     });
 
@@ -453,7 +470,8 @@ describe.each(backends())('auth on %s', (backend) => {
       const email = uniqueEmail('creds');
       await createUser(t.database, { email, role: 'auditor', password: 'creds password' });
       const provider = options().providers[0] as unknown as { authorize: (c: unknown, r: unknown) => Promise<unknown> };
-      const req = { headers: { 'x-forwarded-for': '203.0.113.7' } };
+      // the address Airlock's server stamped on the request; X-Forwarded-For is the client's to write
+      const req = { headers: { 'x-airlock-client-ip': '203.0.113.7', 'x-forwarded-for': '6.6.6.6' } };
       expect(await provider.authorize({ email, password: 'creds password' }, req)).toMatchObject({ email });
       expect(await lastEvent('auth.sign_in')).toMatchObject({ payload: { email, ip: '203.0.113.7' } });
       expect(await provider.authorize({ email, password: 'nope nope' }, req)).toBeNull();
