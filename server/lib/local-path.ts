@@ -14,5 +14,7 @@ export function localPath(value: string | undefined): string {
   } catch {
     return '/';
   }
-  return url.origin === BASE ? `${url.pathname}${url.search}${url.hash}` : '/';
+  // resolving dot segments can make one: `/.//evil.example` becomes `//evil.example`, another site
+  if (url.origin !== BASE || url.pathname.startsWith('//')) return '/';
+  return `${url.pathname}${url.search}${url.hash}`;
 }

@@ -14,6 +14,11 @@ describe('localPath (sign-in callbackUrl)', () => {
     ['/\\/evil.example', '/'],
     ['/\t/evil.example', '/'],
     ['/\n/evil.example', '/'],
+    // dot segments that resolve to //evil.example
+    ['/.//evil.example', '/'],
+    ['/..//evil.example', '/'],
+    ['/a/..//evil.example', '/'],
+    ['/%2e//evil.example', '/'],
     ['https://evil.example/', '/'],
     ['javascript:alert(1)', '/'],
     ['evil.example', '/'],
