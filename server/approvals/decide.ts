@@ -5,7 +5,7 @@ import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
-import { approvalNotice } from './lifecycle';
+import { approvalNotice, dbNow } from './lifecycle';
 import { maskArguments } from './masking';
 import { countedApprovals } from './quorum';
 import { reviewRights } from './rights';
@@ -109,7 +109,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
       .update(approvalRequests)
       .set({
         status,
-        decidedAt: new Date(),
+        decidedAt: dbNow,
         decidedBy: reviewer.id,
         reason: reason || null,
         // invariant 2: the gateway runs exactly these, re-checked against this digest

@@ -14,6 +14,12 @@ export async function notifyChange(tx: Executor, id: string, status: string): Pr
   await tx.execute(sql`select pg_notify(${channel}, ${payload})`);
 }
 
+/**
+ * Now by the database's clock, which every instance shares, to the millisecond (as a JavaScript
+ * Date holds it, so a time read back and sent again as a cursor compares equal).
+ */
+export const dbNow = sql`date_trunc('milliseconds', now())`;
+
 /** The same notification, sent by the statement that appends the change's audit rows. */
 export function approvalNotice(id: string, status: string): AppendNotify {
   return { channel: APPROVALS_CHANNEL, payload: JSON.stringify({ id, status }) };
@@ -62,8 +68,8 @@ export async function createRequest(database: Database, options: CreateRequestOp
     riskLevel: risk.level,
     riskFlags: risk.flags,
     // the database's clock, not this process's: every instance then agrees when a request expires
-    createdAt: sql`now()`,
-    expiresAt: sql`now() + make_interval(secs => ${options.verdict.timeoutSeconds})`,
+    createdAt: dbNow,
+    expiresAt: sql`${dbNow} + make_interval(secs => ${options.verdict.timeoutSeconds})`,
     holder: options.holder,
   };
   return database.orm.transaction(async (tx) => {
@@ -104,7 +110,7 @@ export async function closeRequest(
 ): Promise<boolean> {
   const close = database.orm
     .update(approvalRequests)
-    .set({ status, reason, decidedAt: new Date() })
+    .set({ status, reason, decidedAt: dbNow })
     .where(
       and(
         eq(approvalRequests.id, id),
@@ -167,7 +173,7 @@ const cancelledEvent = (requestId: string, reason: string, actor: AuditActor): A
 async function cancelRows(tx: Executor, which: SQL, reason: string): Promise<string[]> {
   const cancelled = await tx
     .update(approvalRequests)
-    .set({ status: 'cancelled', reason, decidedAt: new Date() })
+    .set({ status: 'cancelled', reason, decidedAt: dbNow })
     .where(and(which, eq(approvalRequests.status, 'pending')))
     .returning({ id: approvalRequests.id });
   for (const { id } of cancelled) await notifyChange(tx, id, 'cancelled');
