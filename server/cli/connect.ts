@@ -75,17 +75,19 @@ function requestIds(body: unknown): RequestId[] {
  * however it ended: a held call's answer comes on such a stream, minutes later, and a dropped
  * connection (the gateway restarted, a proxy timed out) must not leave the host waiting forever.
  */
-function watchingStreams(onEnd: (ids: RequestId[]) => void): FetchLike {
+function watchingStreams<T>(onStart: (ids: RequestId[]) => T, onEnd: (started: T) => void): FetchLike {
   return async (url, init) => {
-    const response = await fetch(url, init);
     const ids = init?.method === 'POST' ? requestIds(init.body) : [];
+    // what the ids stand for now: a host may use an id again once it is answered
+    const started = onStart(ids);
+    const response = await fetch(url, init);
     if (ids.length === 0 || !response.body || !response.headers.get('content-type')?.includes('text/event-stream')) return response;
     const reader = response.body.getReader();
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      onEnd(ids);
+      onEnd(started);
     };
     const body = new ReadableStream<Uint8Array>({
       async pull(controller) {
@@ -157,20 +159,26 @@ export function connect(options: ConnectOptions): Bridge {
       `airlock connect: the gateway at ${endpoint.origin} refused the agent token (401): check --token / AIRLOCK_TOKEN, or whether the agent was revoked`,
     );
 
-  // The host's requests not yet answered: each gets exactly one answer, the gateway's or, if
-  // the connection it was to come on ends first, an error saying so.
-  const unanswered = new Set<RequestId>();
-  const answerError = (id: RequestId, message: string) => {
-    if (!unanswered.delete(id) || finishing) return;
+  // The host's requests not yet answered (each numbered, since an id may come again once answered):
+  // each gets exactly one answer, the gateway's or, if the connection it was to come on ends
+  // first, an error saying so.
+  const unanswered = new Map<RequestId, number>();
+  let requestSeq = 0;
+  const answerError = (id: RequestId, message: string, seq?: number) => {
+    if (!unanswered.has(id) || (seq !== undefined && unanswered.get(id) !== seq) || finishing) return;
+    unanswered.delete(id);
     void stdio.send({ jsonrpc: '2.0', id, error: { code: ErrorCode.ConnectionClosed, message } });
   };
-  const streamEnded = (ids: RequestId[]) => {
+  const streamStarted = (ids: RequestId[]) => ids.map((id) => [id, unanswered.get(id)] as const);
+  const streamEnded = (requests: (readonly [RequestId, number | undefined])[]) => {
     // its last event may still be on its way to the host through the transport's parser
     setTimeout(() => {
-      for (const id of ids) {
+      for (const [id, seq] of requests) {
+        if (seq === undefined) continue;
         answerError(
           id,
           `the connection to the Airlock gateway at ${endpoint.origin} ended before its answer; if it was a tool call, it may or may not have run (check Airlock before retrying)`,
+          seq,
         );
       }
     }, STREAM_END_GRACE_MS).unref();
@@ -185,7 +193,7 @@ export function connect(options: ConnectOptions): Bridge {
   const open = (): StreamableHTTPClientTransport => {
     const transport = new StreamableHTTPClientTransport(endpoint, {
       requestInit: { headers: { Authorization: `Bearer ${token}` } },
-      fetch: watchingStreams(streamEnded),
+      fetch: watchingStreams(streamStarted, streamEnded),
     });
     transport.onmessage = (message: JSONRPCMessage) => {
       const id = 'id' in message && ('result' in message || 'error' in message) ? message.id : undefined;
@@ -279,7 +287,10 @@ export function connect(options: ConnectOptions): Bridge {
       initializeIds.add(single.id);
       initialize = single;
     }
-    for (const request of requests) unanswered.add(request.id);
+    const seqs = requests.map((request) => {
+      unanswered.set(request.id, ++requestSeq);
+      return requestSeq;
+    });
     const cancelled =
       single && 'method' in single && single.method === 'notifications/cancelled'
         ? posted.get((single.params as { requestId?: RequestId } | undefined)?.requestId ?? '')
@@ -294,12 +305,13 @@ export function connect(options: ConnectOptions): Bridge {
     sent.catch((error) => {
       // the transport already reported the error through onerror; a request still needs an answer
       if (finishing) return;
-      for (const request of requests) {
+      for (const [i, request] of requests.entries()) {
         answerError(
           request.id,
           error instanceof StreamableHTTPError && (error.code ?? 0) > 0
             ? `Airlock gateway ${endpoint.origin} did not accept the request: ${refusalText(error)}`
             : `the request to the Airlock gateway at ${endpoint.origin} failed (${describe(error)}); if it was a tool call, it may or may not have run (check Airlock before retrying)`,
+          seqs[i],
         );
       }
     });
@@ -309,6 +321,8 @@ export function connect(options: ConnectOptions): Bridge {
   // accept (a key it does not know, a batch) without a word, and the host would wait for an answer
   // forever. Every JSON object or array goes to the gateway as it is, which judges it.
   const lines = createInterface({ input: stdin, crlfDelay: Number.POSITIVE_INFINITY });
+  // readline passes stdin's errors on: unheard, one would end the process without closing the session
+  lines.on('error', (error) => void finish(1, `airlock connect: stdin: ${describe(error)}`));
   lines.on('line', (line) => {
     if (finishing || line.trim() === '') return;
     let message: unknown;

@@ -6,6 +6,7 @@ import { type AddressInfo, createServer as createTcpServer, type Socket, connect
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { PassThrough } from 'node:stream';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { eq, sql } from 'drizzle-orm';
@@ -20,6 +21,7 @@ import { verifyAuditExport } from '../../server/audit/verify';
 import { authenticateAgent } from '../../server/auth/agents';
 import { authenticateApiToken } from '../../server/auth/api-tokens';
 import { authenticatePassword } from '../../server/auth/users';
+import { connect } from '../../server/cli/connect';
 import { eventually, type Person, startTestAirlock, type TestAirlock } from '../helpers/airlock';
 import { backends, createTestDatabaseUrl } from '../helpers/db';
 import { outputOf, type Run } from '../helpers/process';
@@ -628,6 +630,15 @@ describe('airlock connect through Airlock', () => {
     expect(await answer(host)).toMatchObject({ id: 8, result: { content: [{ text: 'value of still here' }] } });
     host.end();
     expect(await host.exited).toBe(0);
+  });
+
+  it('ends with exit code 1, not a crash, when its stdin fails', async () => {
+    const stdin = new PassThrough();
+    const said: string[] = [];
+    const running = connect({ upstream: 'fixture', url: h.url, token, stdin, stdout: new PassThrough(), log: (line) => said.push(line) });
+    stdin.emit('error', Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    expect(await running.done).toBe(1);
+    expect(said.join('\n')).toContain('stdin: i/o error');
   });
 
   it('passes on the gateway’s own reason when it refuses a request', async () => {
