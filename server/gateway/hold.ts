@@ -39,7 +39,7 @@ export async function holdCall(
     if (error instanceof NotCanonicalError) {
       // invariant 2: an approval binds the definition's digest (the arguments' was made on arrival); without one, no approval
       const reason = `the definition of tool ${tool.name} is ${error.message}`;
-      const recorded = await session.recordRefusal(tool.name, reason);
+      const recorded = await session.recordRefusal(tool.name, reason, callId);
       return session.reply(
         refusal(
           request.id,

@@ -52,7 +52,14 @@ type InFlight = {
  * `answer`: Airlock cancelled it (the session is ending), so once the cancellation is recorded
  * the agent is told the call did not run; a call the agent cancelled gets no answer (MCP).
  */
-type PendingCall = { cancelled: string | null; answer?: boolean; onCancel?: (reason: string) => void; settled?: () => void };
+type PendingCall = {
+  /** Airlock's id of the call, in each of its audit events (the agent's JSON-RPC id may come again once answered). */
+  callId: string;
+  cancelled: string | null;
+  answer?: boolean;
+  onCancel?: (reason: string) => void;
+  settled?: () => void;
+};
 
 const INTERNAL_PREFIX = 'airlock-internal-';
 const MAX_TOOL_NAME = 128;
@@ -174,7 +181,7 @@ export class GatewaySession {
       if (message.method === 'initialize') await this.connectUpstream(message.id);
       if (message.method === 'tools/call') {
         // a call that arrives while the session ends is cancelled at once; its path records that
-        this.calls.set(message.id, { cancelled: this.closeReason, answer: this.closeReason !== null });
+        this.calls.set(message.id, { callId: randomUUID(), cancelled: this.closeReason, answer: this.closeReason !== null });
         return this.toolCall(message).catch((error) => this.failCall(message, error));
       }
       // a task-augmented call's real result arrives through tasks/result: audited like any tool result
@@ -188,7 +195,7 @@ export class GatewaySession {
       log.warn('gateway: a request without an id was dropped', { method: message.method.slice(0, 100) });
       if (message.method !== 'tools/call') return;
       const name = (message.params as { name?: unknown } | undefined)?.name;
-      await this.recordRefusal(typeof name === 'string' ? name : null, 'a tools/call without an id is never forwarded');
+      await this.recordRefusal(typeof name === 'string' ? name : null, 'a tools/call without an id is never forwarded', randomUUID());
       return;
     }
     if (isNotification(message) && message.method === 'notifications/cancelled') {
@@ -498,15 +505,14 @@ export class GatewaySession {
     }
     const args = params?.arguments ?? {};
     const actor = { type: 'agent' as const, id: this.agent.id };
-    // the JSON-RPC id is the agent's, and may come again once answered: this one is Airlock's
-    const callId = randomUUID();
+    const callId = this.calls.get(request.id)?.callId ?? randomUUID();
     let argumentsDigest: string;
     try {
       argumentsDigest = digest(args);
     } catch (error) {
       // invariant 2: arguments without a digest cannot be bound to an approval, so they are refused whatever the rule
       const reason = `tools/call arguments are ${(error as Error).message}`;
-      await this.recordRefusal(name, reason);
+      await this.recordRefusal(name, reason, callId);
       return this.reply(errorResponse(request.id, ErrorCode.InvalidParams, reason));
     }
     // invariant 8: the audit log keeps arguments with secrets masked; the digest binds the real ones.
@@ -575,12 +581,12 @@ export class GatewaySession {
   }
 
   /** Record that a tools/call was refused unrun (invariant 5); false when the audit log did not take it. */
-  recordRefusal(tool: unknown, reason: string): Promise<boolean> {
+  recordRefusal(tool: unknown, reason: string, callId: string): Promise<boolean> {
     return this.auditOrLog({
       type: 'tool.refused',
       actor: { type: 'agent', id: this.agent.id },
       sessionId: this.sessionId,
-      payload: { sessionId: this.sessionId, upstream: this.upstreamName, tool, reason },
+      payload: { sessionId: this.sessionId, callId, upstream: this.upstreamName, tool, reason },
     });
   }
 
@@ -592,7 +598,8 @@ export class GatewaySession {
   private async failCall(request: JSONRPCRequest, error: unknown): Promise<void> {
     log.error('gateway: tools/call failed; refused', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     if (!this.calls.has(request.id)) return;
-    await this.recordRefusal((request.params as { name?: unknown } | undefined)?.name, String((error as Error)?.message ?? error));
+    const callId = this.calls.get(request.id)?.callId ?? randomUUID();
+    await this.recordRefusal((request.params as { name?: unknown } | undefined)?.name, String((error as Error)?.message ?? error), callId);
     if (!this.calls.has(request.id)) return;
     await this.reply(
       refusal(request.id, `Airlock could not process this call (${(error as Error)?.message ?? error}); it was not executed.`),
