@@ -119,14 +119,22 @@ describe.each(backends())('a hostile upstream on %s', (backend) => {
     const methods = readFileSync(join(logDir, 'uncanonical.log'), 'utf8').split('\n').filter(Boolean);
     expect(methods).not.toContain('tools/call');
     const refused = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
-    expect(refused.map((row) => row.payload)).toContainEqual(expect.objectContaining({ upstream: 'uncanonical', tool: 'odd' }));
+    // like every event of a call, with the call's id
+    expect(refused.map((row) => row.payload)).toContainEqual(
+      expect.objectContaining({ upstream: 'uncanonical', tool: 'odd', callId: expect.stringMatching(/^[0-9a-f-]{36}$/) }),
+    );
     // and arguments with no digest are refused as invalid, whatever the tool
     await expect(client.callTool({ name: 'odd', arguments: { n: '\ud800' } })).rejects.toThrow(
       /arguments are not representable as RFC 8785/,
     );
     const refusedArguments = await h.t.database.orm.select().from(auditEvents).where(eq(auditEvents.type, 'tool.refused'));
     expect(refusedArguments.map((row) => row.payload)).toContainEqual(
-      expect.objectContaining({ upstream: 'uncanonical', tool: 'odd', reason: expect.stringContaining('arguments are not representable') }),
+      expect.objectContaining({
+        upstream: 'uncanonical',
+        tool: 'odd',
+        callId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        reason: expect.stringContaining('arguments are not representable'),
+      }),
     );
     const again = await h.connect(token, 'hostile');
     expect(callText(await again.callTool({ name: 'slow', arguments: {} }))).toBe('slow done');
