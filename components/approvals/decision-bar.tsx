@@ -3,6 +3,7 @@
 import { useRouter, useSearchParams } from 'next/navigation';
 import { useEffect, useRef, useState } from 'react';
 import { useShortcuts } from '@/components/keyboard/use-shortcuts';
+import { escapeInvisible } from '@/server/lib/inspect';
 import { VisibleText } from './untrusted-text';
 
 export const DENY_PRESETS = [
@@ -73,7 +74,7 @@ export function DecisionBar(props: DecisionBarProps) {
       if (!current) return;
       if (!payload || !('arguments' in payload))
         return setLoadError(`Could not load the arguments${response ? ` (HTTP ${response.status})` : ''}: cancel and try again.`);
-      setDraft(JSON.stringify(payload.arguments, null, 2));
+      setDraft(escapeInvisible(JSON.stringify(payload.arguments, null, 2)));
     })();
     return () => {
       current = false;

@@ -71,6 +71,13 @@ export async function decide(database: Database, options: DecideOptions): Promis
       }
     }
     if (grantMinutes !== undefined) {
+      // a grant lets the agent's next calls through as they come: after an edit, the unedited ones
+      if (isEdit) {
+        throw new AirlockError(
+          'bad_request',
+          'a session grant cannot come with edited arguments: it would let the agent’s unedited calls through',
+        );
+      }
       if (!rule.maxGrantMinutes) throw new AirlockError('forbidden', `rule ${rule.id} does not allow session grants`);
       if (rights.maxGrantMinutes === 0)
         throw new AirlockError('bad_request', 'session grants are available only on requests that need one approval');

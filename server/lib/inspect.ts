@@ -571,6 +571,17 @@ export function countInvisible(text: string): number {
   return invisibleHits(text).length;
 }
 
+/**
+ * JSON text with every invisible character written as a `\uXXXX` escape: the same value once
+ * parsed, but a reviewer editing it sees `\u202e` where the raw character would silently turn
+ * `1003-CCA` into `ACC-3001`. (JSON.stringify's output holds such characters only in strings.)
+ */
+export function escapeInvisible(json: string): string {
+  return json.replace(new RegExp(INVISIBLE.source, INVISIBLE.flags), (char) =>
+    Array.from({ length: char.length }, (_, i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, '0')}`).join(''),
+  );
+}
+
 // ─── injected instructions ──────────────────────────────────────────────────
 
 // Matched against text with invisible characters removed, compatibility forms folded

@@ -235,6 +235,33 @@ describe.each(backends())('decisions on %s', (backend) => {
     expect(row.status).toBe('pending');
   });
 
+  it('refuses a session grant together with edited arguments, changing nothing', async () => {
+    const owner = await createUser(t.database, { email: 'edit-grant-owner@example.com', role: 'approver' });
+    const reviewer = await createUser(t.database, { email: 'edit-grant-reviewer@example.com', role: 'approver' });
+    const { agent } = await createAgent(t.database, { name: 'edit-grant', ownerEmail: owner.email });
+    const rule = ZRule.parse({
+      id: 'edit-and-grant',
+      tool: 'transfer_funds',
+      action: 'require_approval',
+      allowEdit: true,
+      maxGrantMinutes: 30,
+    });
+    const request = await transfer(agent.id, 1, evaluate([rule], 'demo', { name: 'transfer_funds' }));
+    await expect(
+      decide(t.database, {
+        requestId: request.id,
+        user: { id: reviewer.id },
+        decision: 'approve',
+        arguments: { amount: 0 },
+        grantMinutes: 10,
+      }),
+    ).rejects.toMatchObject({ code: 'bad_request', message: expect.stringContaining('unedited calls') });
+    expect(await t.database.orm.select().from(approvalVotes).where(eq(approvalVotes.requestId, request.id))).toEqual([]);
+    // each alone is fine
+    const decided = await decide(t.database, { requestId: request.id, user: { id: reviewer.id }, decision: 'approve', grantMinutes: 10 });
+    expect(decided.request.status).toBe('approved');
+  });
+
   it('pages through pending requests in queue order without repeats or gaps', async () => {
     const owner = await createUser(t.database, { email: 'pager@example.com', role: 'approver' });
     const { agent } = await createAgent(t.database, { name: 'pager', ownerEmail: owner.email });

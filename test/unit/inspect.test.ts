@@ -4,6 +4,7 @@ import {
   classifySecret,
   countInvisible,
   describeCodePoint,
+  escapeInvisible,
   findSecrets,
   hasInvisible,
   injectionSignals,
@@ -304,6 +305,21 @@ describe('invisible characters', () => {
 
   it('flags variation selectors used to smuggle data after an emoji', () => {
     expect(countInvisible('😀\uFE01\uFE02\u{E0100}')).toBe(3);
+  });
+});
+
+describe('escapeInvisible (the edit box’s JSON)', () => {
+  it.each([
+    ['a right-to-left override', { to_account: '\u202E1003-CCA\u202C' }, '{"to_account":"\\u202e1003-CCA\\u202c"}'],
+    ['a zero-width space in a key', { 'amo\u200Bunt': 5 }, '{"amo\\u200bunt":5}'],
+    ['a tag character (outside the BMP)', { note: 'hi\u{E0041}' }, '{"note":"hi\\udb40\\udc41"}'],
+    ['a C1 control, which JSON.stringify leaves raw', { s: 'a\u0085b' }, '{"s":"a\\u0085b"}'],
+    ['plain text, unchanged', { to: 'ACC-3001', n: 1 }, '{"to":"ACC-3001","n":1}'],
+  ])('%s', (_, value, expected) => {
+    const escaped = escapeInvisible(JSON.stringify(value));
+    expect(escaped).toBe(expected);
+    // the same value once parsed: approving the draft unchanged approves what was held
+    expect(JSON.parse(escaped)).toEqual(value);
   });
 });
 
