@@ -67,7 +67,7 @@ export function DecisionBar(props: DecisionBarProps) {
     let current = true;
     setLoadError(null);
     void (async () => {
-      const response = await fetch(`/api/approvals/${props.requestId}/arguments`, { cache: 'no-store' }).catch(() => null);
+      const response = await fetch(`/api/approvals/${props.requestId}/arguments`, { method: 'POST', cache: 'no-store' }).catch(() => null);
       if (!current) return;
       if (response?.status === 401) return window.location.assign(`/signin?expired=1&callbackUrl=/approvals/${props.requestId}`);
       const payload = response?.ok ? ((await response.json().catch(() => null)) as { arguments?: unknown } | null) : null;

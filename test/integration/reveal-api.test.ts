@@ -147,7 +147,7 @@ describe.each(backends())('revealing masked secrets on %s', (backend) => {
   it('refuses callers without credentials', async () => {
     const { call, id } = await held(400);
     expect((await reveal(id, null, { path: ['api_key'] })).status).toBe(401);
-    expect((await api(`/api/approvals/${id}/arguments`, null)).status).toBe(401);
+    expect((await api(`/api/approvals/${id}/arguments`, null, { method: 'POST' })).status).toBe(401);
     const forged = await fetch(`${h.url}/api/approvals/${id}/reveal`, {
       method: 'POST',
       headers: { authorization: 'Bearer alk_user_forged', 'content-type': 'application/json' },
@@ -161,15 +161,17 @@ describe.each(backends())('revealing masked secrets on %s', (backend) => {
 
   it('gives the raw arguments to a reviewer who may decide, audited, and not to an auditor', async () => {
     const { call, id } = await held(500);
-    const response = await api(`/api/approvals/${id}/arguments`, approver);
+    // a GET is not served: reading the arguments is audited, and a link from another site must not record a view
+    expect((await api(`/api/approvals/${id}/arguments`, approver)).status).toBe(405);
+    const response = await api(`/api/approvals/${id}/arguments`, approver, { method: 'POST' });
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(await response.json()).toEqual({
       arguments: { to: 'acme', amount: 500, api_key: stripeKey, memo: `deploy with ${githubToken}` },
     });
-    expect((await api(`/api/approvals/${id}/arguments`, auditor)).status).toBe(403);
+    expect((await api(`/api/approvals/${id}/arguments`, auditor, { method: 'POST' })).status).toBe(403);
     // nor to the agent's owner, who may not approve it, so has nothing to edit
-    const byOwner = await api(`/api/approvals/${id}/arguments`, owner);
+    const byOwner = await api(`/api/approvals/${id}/arguments`, owner, { method: 'POST' });
     expect(byOwner.status).toBe(403);
     expect((await byOwner.json()).error.message).toContain('You own this agent');
     const events = await auditOf(id, 'approval.arguments_viewed');
@@ -179,7 +181,7 @@ describe.each(backends())('revealing masked secrets on %s', (backend) => {
     await api(`/api/approvals/${id}/decision`, approver, { method: 'POST', body: JSON.stringify({ decision: 'deny' }) });
     await call;
     // once decided there is nothing to edit
-    expect((await api(`/api/approvals/${id}/arguments`, approver)).status).toBe(409);
+    expect((await api(`/api/approvals/${id}/arguments`, approver, { method: 'POST' })).status).toBe(409);
     expect(await auditOf(id, 'approval.arguments_viewed')).toHaveLength(1);
   });
 
