@@ -206,7 +206,7 @@ export async function claimExecution(
   // a revoked agent, or one whose owner was disabled meanwhile, runs nothing more
   const claim = database.orm
     .update(approvalRequests)
-    .set({ executedAt: new Date() })
+    .set({ executedAt: dbNow })
     .where(
       and(
         eq(approvalRequests.id, id),

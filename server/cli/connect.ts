@@ -321,8 +321,11 @@ export function connect(options: ConnectOptions): Bridge {
   // accept (a key it does not know, a batch) without a word, and the host would wait for an answer
   // forever. Every JSON object or array goes to the gateway as it is, which judges it.
   const lines = createInterface({ input: stdin, crlfDelay: Number.POSITIVE_INFINITY });
-  // readline passes stdin's errors on: unheard, one would end the process without closing the session
-  lines.on('error', (error) => void finish(1, `airlock connect: stdin: ${describe(error)}`));
+  // readline passes stdin's errors on while it reads, and closing it leaves stdin with no listener:
+  // unheard, an error would end the process without closing the session, so stdin keeps one too
+  const onStdinError = (error: Error) => void finish(1, `airlock connect: stdin: ${describe(error)}`);
+  lines.on('error', onStdinError);
+  stdin.on('error', onStdinError);
   lines.on('line', (line) => {
     if (finishing || line.trim() === '') return;
     let message: unknown;

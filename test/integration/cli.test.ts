@@ -639,6 +639,8 @@ describe('airlock connect through Airlock', () => {
     stdin.emit('error', Object.assign(new Error('i/o error'), { code: 'EIO' }));
     expect(await running.done).toBe(1);
     expect(said.join('\n')).toContain('stdin: i/o error');
+    // and one more once it has ended: still heard, not thrown
+    expect(() => stdin.emit('error', new Error('later i/o error'))).not.toThrow();
   });
 
   it('passes on the gateway’s own reason when it refuses a request', async () => {
