@@ -36,6 +36,9 @@ function connect(): Socket {
     if (error.message === 'unauthorized') {
       window.location.assign(`/signin?expired=1&callbackUrl=${encodeURIComponent(window.location.pathname + window.location.search)}`);
     }
+    // the server could not check the session (its database failed): socket.io does not retry a
+    // refusal by the server's middleware by itself
+    if (error.message === 'unavailable') setTimeout(() => socket?.connect(), 2000);
   });
   // the server missed events (its database subscription was lost and is back): reload, as on a reconnect
   socket.on('resync', () => {
@@ -68,7 +71,9 @@ export function useApprovalFeed(handlers: Omit<Listener, 'onState'>): FeedState 
       onState: setCurrent,
     };
     listeners.add(listener);
-    connect();
+    // already connected (the page's socket outlives in-console navigation): its connect, and the
+    // reload it brings, came before this component's data was rendered, so reload now
+    if (connect().connected) listener.onResync?.();
     setCurrent(state);
     return () => {
       listeners.delete(listener);

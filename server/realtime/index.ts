@@ -7,6 +7,7 @@ import { getQueueItem, type QueueItem } from '../approvals/queue';
 import { APPROVALS_CHANNEL, parseApprovalNotice } from '../approvals/types';
 import { can } from '../auth/permissions';
 import { authenticateRequest, type SessionUser, sessionOutlived } from '../auth/session';
+import { isAirlockError } from '../lib/errors';
 import { log } from '../lib/log';
 
 /** Server → console events. Hints only (invariant 6): consoles resync from the API on (re)connect. */
@@ -67,8 +68,10 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
       if (!can(user.role, 'approvals.read')) return next(new Error('forbidden'));
       socket.data = { user, cookieSince: typeof token === 'string' ? null : Math.floor(Date.now() / 1000) };
       next();
-    } catch {
-      next(new Error('unauthorized'));
+    } catch (error) {
+      // only a refused credential signs the console out; the database failing (an outage, a
+      // failover) is a reason to try again, not to lose a half-written reason at the sign-in page
+      next(new Error(isAirlockError(error) && error.code === 'unauthorized' ? 'unauthorized' : 'unavailable'));
     }
   });
 
@@ -98,7 +101,10 @@ export async function startRealtime(server: HttpServer, options: RealtimeOptions
       const { id, status } = event;
       const turn = (inTurn.get(id) ?? Promise.resolve())
         .then(async () => {
-          const item = await getQueueItem(options.database.orm, id).catch(() => null);
+          const item = await getQueueItem(options.database.orm, id).catch(() => undefined);
+          // unread (the database failed): an event with no item would take a pending row off the
+          // page; consoles re-read their data instead (invariant 6)
+          if (item === undefined) return void io.to(ROOM).emit('resync');
           io.to(ROOM).emit('approval', { id, status, item });
         })
         .catch((error) => log.debug('realtime: event dropped', { error: String(error) }));

@@ -169,6 +169,25 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     expect(((await call) as CallResult).isError).toBe(true);
   });
 
+  it('the queue re-reads when the reviewer comes back to it within the console (Back)', async () => {
+    const page = await reviewer(alice);
+    const calls = ['back-1', 'back-2'].map((scope) => agent.callTool({ name: 'delete_everything', arguments: { scope } }));
+    const rows = page.locator('.queue-item');
+    await eventually(async () => (await rows.count()) === 2);
+    const ids = await rows.evaluateAll((items) => items.map((item) => item.getAttribute('data-request-id')));
+    // into a request, without leaving the page: the socket stays connected
+    await page.locator(`.queue-item[data-request-id="${ids[0]}"] a.queue-link`).click();
+    await page.waitForURL(/\/approvals\//);
+    // meanwhile the other request is decided elsewhere
+    await decide(h.t.database, { requestId: ids[1] ?? '', user: { id: bob.id }, decision: 'deny' });
+    await page.goBack();
+    await page.waitForURL((url) => url.pathname === '/');
+    await eventually(async () => (await rows.count()) === 1);
+    expect(await rows.first().getAttribute('data-request-id')).toBe(ids[0]);
+    await decide(h.t.database, { requestId: ids[0] ?? '', user: { id: bob.id }, decision: 'deny' });
+    for (const call of calls) expect(((await call) as CallResult).isError).toBe(true);
+  });
+
   it('marks direction controls in the queue’s preview of the arguments', async () => {
     const page = await reviewer(alice);
     const call = agent.callTool({ name: 'delete_everything', arguments: { scope: '\u202E1003-CCA\u202C' } });

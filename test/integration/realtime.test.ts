@@ -102,6 +102,42 @@ describe.each(backends())('realtime on %s', (backend) => {
     expect((await fetch(`${h.url}/api/health`)).status).toBe(200);
   });
 
+  it('tells consoles to re-read, rather than sending an event with no item, when a request cannot be read', async () => {
+    const c = follow(h.url, reviewer.token);
+    sockets.push(c.socket);
+    await connected(c.socket);
+    let resyncs = 0;
+    c.socket.on('resync', () => {
+      resyncs++;
+    });
+    const id = randomUUID();
+    // the read of the request fails (its agents table is away, as in a failover's first seconds)
+    await h.t.database.orm.execute(sql`alter table agents rename to agents_away`);
+    try {
+      await h.t.database.orm.execute(sql`select pg_notify(${APPROVALS_CHANNEL}, ${JSON.stringify({ id, status: 'pending' })})`);
+      await eventually(() => resyncs > 0);
+    } finally {
+      await h.t.database.orm.execute(sql`alter table agents_away rename to agents`);
+    }
+    // an event with item null would have taken a pending row off every console's page
+    expect(c.events.filter((e) => e.id === id)).toEqual([]);
+  });
+
+  it('answers a handshake it cannot check for a database failure with unavailable, not unauthorized', async () => {
+    await h.t.database.orm.execute(sql`alter table api_tokens rename to api_tokens_away`);
+    try {
+      const c = follow(h.url, reviewer.token);
+      sockets.push(c.socket);
+      // unauthorized would send the console to the sign-in page, losing what the reviewer was typing
+      expect((await c.error).message).toBe('unavailable');
+    } finally {
+      await h.t.database.orm.execute(sql`alter table api_tokens_away rename to api_tokens`);
+    }
+    const again = follow(h.url, reviewer.token);
+    sockets.push(again.socket);
+    await connected(again.socket);
+  });
+
   it('drops the socket of a user who is disabled, within seconds', async () => {
     const leaving = await h.person('approver');
     const c = follow(h.url, leaving.token);
