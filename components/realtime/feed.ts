@@ -47,6 +47,20 @@ function connect(): Socket {
   socket.on('approval', (event: ApprovalEvent) => {
     for (const l of listeners) l.onEvent?.(event);
   });
+  // signed out in another tab (next-auth tells the others through localStorage): the session's
+  // cookie is gone, but this socket was opened with it and would keep receiving events
+  window.addEventListener('storage', (event) => {
+    if (event.key !== 'nextauth.message' || !event.newValue) return;
+    let trigger: unknown;
+    try {
+      trigger = (JSON.parse(event.newValue) as { data?: { trigger?: unknown } } | null)?.data?.trigger;
+    } catch {
+      return;
+    }
+    if (trigger !== 'signout') return;
+    socket?.disconnect();
+    window.location.assign('/signin');
+  });
   return socket;
 }
 

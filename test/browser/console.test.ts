@@ -169,6 +169,17 @@ describe.runIf(browserAvailable())('reviewer console in Chromium', () => {
     expect(((await call) as CallResult).isError).toBe(true);
   });
 
+  it('a sign-out in one tab ends the live feed of the others', async () => {
+    const first = await reviewer(alice);
+    await first.locator('.live-live').waitFor();
+    const second = await first.context().newPage();
+    await second.goto(`${h.url}/history`);
+    await second.getByRole('button', { name: 'Sign out' }).click();
+    await second.waitForURL(/\/signin/);
+    // the first tab follows: its socket, opened with the cookie now gone, closes, and it goes to sign-in
+    await first.waitForURL(/\/signin/);
+  });
+
   it('the queue re-reads when the reviewer comes back to it within the console (Back)', async () => {
     const page = await reviewer(alice);
     const calls = ['back-1', 'back-2'].map((scope) => agent.callTool({ name: 'delete_everything', arguments: { scope } }));
