@@ -5,7 +5,7 @@ import { type AuditInput, appendAudit } from '../audit/append';
 import { digest } from '../lib/digest';
 import { AirlockError } from '../lib/errors';
 import { createGrant } from './grants';
-import { approvalNotice, dbNow } from './lifecycle';
+import { approvalNotice, dbNow, overdue } from './lifecycle';
 import { maskArguments } from './masking';
 import { countedApprovals } from './quorum';
 import { reviewRights } from './rights';
@@ -32,8 +32,7 @@ export async function decide(database: Database, options: DecideOptions): Promis
         ownerId: agents.ownerId,
         reviewerRole: sql<Role | null>`(select ${users.role} from ${users} where ${users.id} = ${user.id})`,
         reviewerDisabled: sql<boolean | null>`(select ${users.disabled} from ${users} where ${users.id} = ${user.id})`,
-        // by the database's clock, which every instance shares
-        expired: sql<boolean>`${approvalRequests.expiresAt} <= now()`,
+        expired: sql<boolean>`${overdue}`,
       })
       .from(approvalRequests)
       .innerJoin(agents, eq(agents.id, approvalRequests.agentId))

@@ -20,6 +20,12 @@ export async function notifyChange(tx: Executor, id: string, status: string): Pr
  */
 export const dbNow = sql`date_trunc('milliseconds', now())`;
 
+/**
+ * A request is past its deadline by the database's clock, which every instance shares: a process
+ * whose clock runs ahead expires nothing early and refuses no decision as late.
+ */
+export const overdue = lte(approvalRequests.expiresAt, sql`now()`);
+
 /** The same notification, sent by the statement that appends the change's audit rows. */
 export function approvalNotice(id: string, status: string): AppendNotify {
   return { channel: APPROVALS_CHANNEL, payload: JSON.stringify({ id, status }) };
@@ -111,14 +117,7 @@ export async function closeRequest(
   const close = database.orm
     .update(approvalRequests)
     .set({ status, reason, decidedAt: dbNow })
-    .where(
-      and(
-        eq(approvalRequests.id, id),
-        eq(approvalRequests.status, 'pending'),
-        // by the database's clock: a process whose clock runs ahead expires nothing early
-        status === 'expired' ? lte(approvalRequests.expiresAt, sql`now()`) : undefined,
-      ),
-    )
+    .where(and(eq(approvalRequests.id, id), eq(approvalRequests.status, 'pending'), status === 'expired' ? overdue : undefined))
     .returning({ id: approvalRequests.id });
   // one statement: the status, its audit row and the notification commit together, or nothing does
   const events = await appendAuditIfChanged(
@@ -182,13 +181,13 @@ async function cancelRows(tx: Executor, which: SQL, reason: string): Promise<str
 
 /** Expire every pending request past its deadline (any process may sweep; the update is conditional). */
 export async function expireOverdue(database: Database): Promise<string[]> {
-  const overdue = await database.orm
+  const due = await database.orm
     .select({ id: approvalRequests.id })
     .from(approvalRequests)
-    .where(and(eq(approvalRequests.status, 'pending'), lte(approvalRequests.expiresAt, sql`now()`)))
+    .where(and(eq(approvalRequests.status, 'pending'), overdue))
     .limit(500);
   const expired: string[] = [];
-  for (const { id } of overdue) {
+  for (const { id } of due) {
     if (await closeRequest(database, { id, status: 'expired', reason: 'no decision before the deadline', actor: { type: 'system' } }))
       expired.push(id);
   }

@@ -57,17 +57,30 @@ function refusalText(error: unknown): string {
   return text;
 }
 
-/** The ids of the requests in a POST body (one message or a batch). */
+/**
+ * The requests in one message or a batch, by shape rather than the SDK's strict schema: a
+ * request with a key it does not know still needs its answer.
+ */
+function requestsIn(message: unknown): JSONRPCRequest[] {
+  return (Array.isArray(message) ? message : [message]).filter(
+    (m): m is JSONRPCRequest => typeof m === 'object' && m !== null && 'method' in m && 'id' in m,
+  );
+}
+
+/** The ids of the requests in a POST body. */
 function requestIds(body: unknown): RequestId[] {
   if (typeof body !== 'string') return [];
   try {
-    const parsed = JSON.parse(body) as unknown;
-    return (Array.isArray(parsed) ? parsed : [parsed])
-      .filter((m): m is JSONRPCRequest => typeof m === 'object' && m !== null && 'method' in m && 'id' in m)
-      .map((m) => m.id);
+    return requestsIn(JSON.parse(body)).map((m) => m.id);
   } catch {
     return [];
   }
+}
+
+/** Send later requests under the protocol version an initialize result agreed on. */
+function adoptVersion(transport: StreamableHTTPClientTransport, result: { result: Record<string, unknown> }): void {
+  const version = result.result.protocolVersion;
+  if (typeof version === 'string') transport.setProtocolVersion(version);
 }
 
 /**
@@ -202,10 +215,7 @@ export function connect(options: ConnectOptions): Bridge {
         internal.delete(id);
         return own(message);
       }
-      if (isJSONRPCResultResponse(message) && initializeIds.delete(message.id)) {
-        const version = (message.result as { protocolVersion?: unknown }).protocolVersion;
-        if (typeof version === 'string') transport.setProtocolVersion(version);
-      }
+      if (isJSONRPCResultResponse(message) && initializeIds.delete(message.id)) adoptVersion(transport, message);
       if (id !== undefined) unanswered.delete(id);
       void stdio.send(message);
     };
@@ -239,8 +249,7 @@ export function connect(options: ConnectOptions): Bridge {
       await fresh.send({ ...(initialize as JSONRPCRequest), id });
       const result = await answer;
       if (!isJSONRPCResultResponse(result)) throw new Error(`the gateway refused initialize: ${JSON.stringify(result)}`);
-      const version = (result.result as { protocolVersion?: unknown }).protocolVersion;
-      if (typeof version === 'string') fresh.setProtocolVersion(version);
+      adoptVersion(fresh, result);
       await fresh.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
     })();
     renewing.then(
@@ -278,10 +287,7 @@ export function connect(options: ConnectOptions): Bridge {
 
   const fromHost = (message: JSONRPCMessage | JSONRPCMessage[]) => {
     const single = Array.isArray(message) ? undefined : message;
-    // by shape, not the SDK's strict schema: a request with a key it does not know still needs its answer
-    const requests = (Array.isArray(message) ? message : [message]).filter(
-      (m): m is JSONRPCRequest => typeof m === 'object' && m !== null && 'method' in m && 'id' in m,
-    );
+    const requests = requestsIn(message);
     const isInitialize = single !== undefined && isJSONRPCRequest(single) && single.method === 'initialize';
     if (isInitialize) {
       initializeIds.add(single.id);

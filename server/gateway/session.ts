@@ -53,8 +53,6 @@ type InFlight = {
  * the agent is told the call did not run; a call the agent cancelled gets no answer (MCP).
  */
 type PendingCall = {
-  /** Airlock's id of the call, in each of its audit events (the agent's JSON-RPC id may come again once answered). */
-  callId: string;
   cancelled: string | null;
   answer?: boolean;
   onCancel?: (reason: string) => void;
@@ -181,8 +179,10 @@ export class GatewaySession {
       if (message.method === 'initialize') await this.connectUpstream(message.id);
       if (message.method === 'tools/call') {
         // a call that arrives while the session ends is cancelled at once; its path records that
-        this.calls.set(message.id, { callId: randomUUID(), cancelled: this.closeReason, answer: this.closeReason !== null });
-        return this.toolCall(message).catch((error) => this.failCall(message, error));
+        this.calls.set(message.id, { cancelled: this.closeReason, answer: this.closeReason !== null });
+        // Airlock's id of the call, in each of its audit events (the agent's JSON-RPC id may come again once answered)
+        const callId = randomUUID();
+        return this.toolCall(message, callId).catch((error) => this.failCall(message, callId, error));
       }
       // a task-augmented call's real result arrives through tasks/result: audited like any tool result
       if (message.method === 'tasks/result') return this.forward(message, { tool: '(task result)' });
@@ -494,7 +494,7 @@ export class GatewaySession {
 
   // ─── tools/call ───────────────────────────────────────────────────────────
 
-  private async toolCall(request: JSONRPCRequest): Promise<void> {
+  private async toolCall(request: JSONRPCRequest, callId: string): Promise<void> {
     const params = request.params as { name?: unknown; arguments?: unknown } | undefined;
     const name = params?.name;
     if (typeof name !== 'string' || name === '') {
@@ -505,7 +505,6 @@ export class GatewaySession {
     }
     const args = params?.arguments ?? {};
     const actor = { type: 'agent' as const, id: this.agent.id };
-    const callId = this.calls.get(request.id)?.callId ?? randomUUID();
     let argumentsDigest: string;
     try {
       argumentsDigest = digest(args);
@@ -595,10 +594,9 @@ export class GatewaySession {
    * of, say): invariant 1, it is refused unrun, audited if the audit log takes it. A call
    * already forwarded or answered is no longer tracked here and is left alone.
    */
-  private async failCall(request: JSONRPCRequest, error: unknown): Promise<void> {
+  private async failCall(request: JSONRPCRequest, callId: string, error: unknown): Promise<void> {
     log.error('gateway: tools/call failed; refused', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
     if (!this.calls.has(request.id)) return;
-    const callId = this.calls.get(request.id)?.callId ?? randomUUID();
     await this.recordRefusal((request.params as { name?: unknown } | undefined)?.name, String((error as Error)?.message ?? error), callId);
     if (!this.calls.has(request.id)) return;
     await this.reply(
