@@ -839,4 +839,27 @@ describe.runIf(backends().includes('postgres'))('an Airlock instance whose clock
       await h.close();
     }
   });
+
+  it('the holder whose clock runs ahead still expires its call, at the database’s deadline (fail closed)', async () => {
+    const h = await startTestAirlock('postgres', { rules: [{ id: 'pay', tool: 'pay', action: 'require_approval', timeoutSeconds: 2 }] });
+    try {
+      const owner = await h.person('approver');
+      const client = await h.connect(await h.agent(owner.email));
+      // by this process's clock the deadline has passed as soon as the call is held: its timer fires at once
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 3_600_000);
+      const started = performance.now();
+      const result = (await client.callTool({ name: 'pay', arguments: { to: 'skewed-expiry', amount: 1 } })) as CallResult;
+      expect(result.isError).toBe(true);
+      expect(callText(result)).toContain('expired');
+      // not before the database's two seconds
+      expect(performance.now() - started).toBeGreaterThanOrEqual(1900);
+      const [row] = await h.t.database.orm.select().from(approvalRequests).where(eq(approvalRequests.tool, 'pay'));
+      expect(row.status).toBe('expired');
+      expect(h.executions().filter((e) => e.tool === 'pay')).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+      await h.close();
+    }
+  });
 });
